@@ -1,0 +1,1 @@
+"""Everything that talks to the outside: storage settings, ERP transports, mapping, writeback."""

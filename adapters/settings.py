@@ -1,0 +1,98 @@
+"""Settings (FLOORLEDGER_* environment variables) and construction of the Ledger on a store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain import Ledger
+
+
+class Settings(BaseSettings):
+    """floorledger's settings, read from FLOORLEDGER_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOORLEDGER_", extra="ignore")
+
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite:///floorledger.db"),
+        description="sqlite:///path/to/file.db or postgresql://user:pass@host:port/db",
+    )
+    pg_pool_size: int = Field(default=5, ge=1, le=200)
+    pg_max_overflow: int = Field(default=10, ge=0, le=500)
+    sqlite_lock_timeout: int = Field(default=10, ge=1, le=600)
+    default_integration: str = Field(default="erp", min_length=1, max_length=60)
+    aggregate_cache_size: int = Field(default=5000, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, v: SecretStr) -> SecretStr:
+        scheme = urlsplit(v.get_secret_value()).scheme
+        if scheme not in ("sqlite", "postgresql", "postgres", "postgresql+psycopg"):
+            raise ValueError(
+                f"FLOORLEDGER_DATABASE_URL scheme {scheme!r} is not supported: "
+                "use sqlite:///path/to/file.db or postgresql://user:pass@host:port/db"
+            )
+        return v
+
+    @property
+    def is_postgres(self) -> bool:
+        return urlsplit(self.database_url.get_secret_value()).scheme.startswith("postgres")
+
+    def redacted_url(self) -> str:
+        """The database URL with any password replaced by ***."""
+        parts = urlsplit(self.database_url.get_secret_value())
+        netloc = parts.netloc
+        if parts.password is not None:
+            user = parts.username or ""
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+            netloc = f"{user}:***@{host}{port}"
+        return parts._replace(netloc=netloc).geturl()
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment for the configured store."""
+    url = settings.database_url.get_secret_value()
+    parts = urlsplit(url)
+    env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
+    if settings.aggregate_cache_size == 0:
+        env.pop("AGGREGATE_CACHE_MAXSIZE")
+    if parts.scheme == "sqlite":
+        path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ValueError(f"FLOORLEDGER_DATABASE_URL {url!r} names no SQLite file")
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=path,
+            SQLITE_LOCK_TIMEOUT=str(settings.sqlite_lock_timeout),
+        )
+        return env
+    query = parse_qs(parts.query)
+    env.update(
+        PERSISTENCE_MODULE="eventsourcing.postgres",
+        POSTGRES_DBNAME=(parts.path or "/").lstrip("/") or "postgres",
+        POSTGRES_HOST=parts.hostname or "127.0.0.1",
+        POSTGRES_PORT=str(parts.port or 5432),
+        POSTGRES_USER=unquote(parts.username or os.environ.get("USER", "postgres")),
+        POSTGRES_PASSWORD=unquote(parts.password or ""),
+        POSTGRES_POOL_SIZE=str(settings.pg_pool_size),
+        POSTGRES_MAX_OVERFLOW=str(settings.pg_max_overflow),
+        POSTGRES_CONNECT_TIMEOUT="5",
+        POSTGRES_PRE_PING="y",
+    )
+    if "schema" in query:
+        env["POSTGRES_SCHEMA"] = query["schema"][0]
+    return env
+
+
+def build_ledger(settings: Settings | None = None, **overrides: Any) -> Ledger:
+    """The Ledger on the configured store (tables are created when missing)."""
+    settings = settings or Settings(**overrides)
+    return Ledger(env=store_env(settings), default_integration=settings.default_integration)

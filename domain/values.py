@@ -1,0 +1,250 @@
+"""Value objects and input checks shared by the aggregates."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from domain.errors import InvalidValueError
+
+# Namespace for deterministic aggregate ids (uuid5).
+NAMESPACE = uuid.UUID("5b1c2f0e-6d1a-4f7e-9a53-2f1e7c0d9b41")
+
+ROLES = ("operator", "supervisor", "auditor", "integration", "admin", "system")
+_SOURCE = re.compile(r"^(api|cli|system|erp:[A-Za-z0-9_.\-]+)$")
+
+
+def order_id_for(integration: str, order_no: str) -> uuid.UUID:
+    """The WorkOrder id: the same integration and ERP order number always give the same id."""
+    return uuid.uuid5(NAMESPACE, f"order\x1f{integration}\x1f{order_no}")
+
+
+def workstation_id_for(name: str) -> uuid.UUID:
+    """The Workstation (measuring point) id, derived from its name."""
+    return uuid.uuid5(NAMESPACE, f"workstation\x1f{name}")
+
+
+def receipt_id_for(key: str) -> uuid.UUID:
+    """The id of the receipt that records the outcome of an idempotent command."""
+    return uuid.uuid5(NAMESPACE, f"receipt\x1f{key}")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something (id and role) and where it came from (api, cli, erp:<integration>)."""
+
+    id: str
+    role: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.id.strip():
+            raise InvalidValueError("actor.id", self.id, "must not be empty")
+        if self.role not in ROLES:
+            raise InvalidValueError("actor.role", self.role, f"must be one of {', '.join(ROLES)}")
+        if not _SOURCE.match(self.source):
+            raise InvalidValueError(
+                "actor.source", self.source, "must be api, cli, system or erp:<integration>"
+            )
+
+
+def text(field_name: str, value: Any, *, required: bool = True, max_len: int = 200) -> str:
+    """A trimmed string, refused when required and empty or when too long."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidValueError(field_name, value, "must be text")
+    value = value.strip()
+    if required and not value:
+        raise InvalidValueError(field_name, value, "must not be empty")
+    if len(value) > max_len:
+        raise InvalidValueError(field_name, value[:40] + "…", f"is longer than {max_len}")
+    if any(ord(c) < 32 and c not in "\t" for c in value):
+        raise InvalidValueError(field_name, value, "contains control characters")
+    return value
+
+
+def quantity(field_name: str, value: Any) -> Decimal:
+    """A finite, non-negative quantity as a Decimal."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidValueError(field_name, value, "is not a number")
+    try:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidValueError(field_name, value, "is not finite")
+            d = Decimal(repr(value))
+        else:
+            d = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise InvalidValueError(field_name, value, "is not a number") from None
+    if not d.is_finite():
+        raise InvalidValueError(field_name, value, "is not finite")
+    if d < 0:
+        raise InvalidValueError(field_name, value, "is negative")
+    if d.adjusted() > 15:
+        raise InvalidValueError(field_name, value, "is too large")
+    return canonical(d)
+
+
+def canonical(d: Decimal) -> Decimal:
+    """One spelling per value (5, 5.0 and 5.00 all become 5) so equal quantities compare alike."""
+    if d == d.to_integral_value():
+        return d.quantize(Decimal(1))
+    return d.normalize()
+
+
+def measured(field_name: str, value: Any) -> Decimal | None:
+    """A finite measured value (may be negative), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidValueError(field_name, value, "is not a number")
+    try:
+        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidValueError(field_name, value, "is not a number") from None
+    if not d.is_finite():
+        raise InvalidValueError(field_name, value, "is not finite")
+    return d
+
+
+# Standard units grouped by dimension, each with its factor to the family's base unit.
+_UNIT_FAMILIES: tuple[dict[str, Decimal], ...] = (
+    {"pcs": Decimal(1), "pc": Decimal(1), "ea": Decimal(1), "each": Decimal(1), "u": Decimal(1),
+     "unit": Decimal(1), "dozen": Decimal(12)},
+    {"kg": Decimal(1), "g": Decimal("0.001"), "mg": Decimal("0.000001"), "t": Decimal(1000),
+     "lb": Decimal("0.45359237")},
+    {"m": Decimal(1), "mm": Decimal("0.001"), "cm": Decimal("0.01"), "km": Decimal(1000)},
+    {"l": Decimal(1), "ml": Decimal("0.001"), "m3": Decimal(1000)},
+    {"h": Decimal(3600), "min": Decimal(60), "s": Decimal(1)},
+)
+
+
+def normalise_unit(unit: str) -> str:
+    return unit.strip().lower()
+
+
+def unit_factor(
+    from_unit: str, to_unit: str, extra: Mapping[str, Decimal] | None = None
+) -> Decimal | None:
+    """How many ``to_unit`` one ``from_unit`` is, or None when they are not convertible.
+
+    ``extra`` holds order-specific factors, 1 <unit> = factor <to_unit>; it is only
+    meaningful when ``to_unit`` is the order's unit.
+    """
+    f, t = normalise_unit(from_unit), normalise_unit(to_unit)
+    if f == t:
+        return Decimal(1)
+    if extra:
+        lowered = {normalise_unit(k): v for k, v in extra.items()}
+        if f in lowered:
+            return lowered[f]
+    for family in _UNIT_FAMILIES:
+        if f in family and t in family:
+            return family[f] / family[t]
+    return None
+
+
+@dataclass(frozen=True)
+class ErpOperation:
+    """One routing operation as the ERP defines it. Times are minutes."""
+
+    op_id: str
+    name: str = ""
+    work_centre: str = ""
+    setup_time: Decimal = Decimal(0)
+    run_time_per_unit: Decimal = Decimal(0)
+
+    def checked(self, prefix: str) -> ErpOperation:
+        return ErpOperation(
+            op_id=text(f"{prefix}.op_id", self.op_id, max_len=60),
+            name=text(f"{prefix}.name", self.name, required=False),
+            work_centre=text(f"{prefix}.work_centre", self.work_centre, required=False, max_len=60),
+            setup_time=quantity(f"{prefix}.setup_time", self.setup_time),
+            run_time_per_unit=quantity(f"{prefix}.run_time_per_unit", self.run_time_per_unit),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op_id": self.op_id,
+            "name": self.name,
+            "work_centre": self.work_centre,
+            "setup_time": str(self.setup_time),
+            "run_time_per_unit": str(self.run_time_per_unit),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ErpOperation:
+        return cls(
+            op_id=str(d["op_id"]),
+            name=str(d.get("name", "")),
+            work_centre=str(d.get("work_centre", "")),
+            setup_time=Decimal(str(d.get("setup_time", "0"))),
+            run_time_per_unit=Decimal(str(d.get("run_time_per_unit", "0"))),
+        )
+
+
+@dataclass(frozen=True)
+class ErpOrder:
+    """A released works order as the ERP states it, already mapped to floor terms."""
+
+    order_no: str
+    part_no: str
+    quantity: Decimal
+    unit: str
+    description: str = ""
+    due_date: date | None = None
+    priority: int = 0
+    work_centre: str = ""
+    routing: tuple[ErpOperation, ...] = ()
+    unit_factors: Mapping[str, Decimal] = field(default_factory=dict)
+
+    def checked(self) -> ErpOrder:
+        """The same order with every field checked; raises InvalidValueError naming the field."""
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise InvalidValueError("priority", self.priority, "must be a whole number")
+        if self.due_date is not None and (
+            not isinstance(self.due_date, date) or isinstance(self.due_date, datetime)
+        ):
+            raise InvalidValueError("due_date", self.due_date, "must be a date")
+        routing = tuple(op.checked(f"routing[{i}]") for i, op in enumerate(self.routing))
+        seen: set[str] = set()
+        for i, op in enumerate(routing):
+            if op.op_id in seen:
+                raise InvalidValueError(f"routing[{i}].op_id", op.op_id, "appears twice")
+            seen.add(op.op_id)
+        factors = {
+            text("unit_factors", k, max_len=20): quantity(f"unit_factors.{k}", v)
+            for k, v in self.unit_factors.items()
+        }
+        return ErpOrder(
+            order_no=text("order_no", self.order_no, max_len=80),
+            part_no=text("part_no", self.part_no, max_len=80),
+            quantity=quantity("quantity", self.quantity),
+            unit=text("unit", self.unit, max_len=20),
+            description=text("description", self.description, required=False, max_len=400),
+            due_date=self.due_date,
+            priority=self.priority,
+            work_centre=text("work_centre", self.work_centre, required=False, max_len=60),
+            routing=routing,
+            unit_factors=factors,
+        )
+
+    def erp_fields(self) -> dict[str, Any]:
+        """The ERP-owned fields in their stored (JSON-friendly) form."""
+        return {
+            "part_no": self.part_no,
+            "description": self.description,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "due_date": self.due_date.isoformat() if self.due_date else None,
+            "priority": self.priority,
+            "work_centre": self.work_centre,
+            "routing": [op.to_dict() for op in self.routing],
+        }

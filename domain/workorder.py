@@ -1,0 +1,902 @@
+"""The WorkOrder aggregate: one per ERP works order, holding everything the ERP and the floor did."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from domain.chain import ChainedAggregate
+from domain.errors import (
+    ConflictNotFoundError,
+    InvalidValueError,
+    OperationStateError,
+    OrderStateError,
+    RowNotFoundError,
+)
+from domain.values import (
+    Actor,
+    ErpOperation,
+    ErpOrder,
+    canonical,
+    measured,
+    order_id_for,
+    quantity,
+    text,
+    unit_factor,
+)
+
+
+class OrderState(StrEnum):
+    RELEASED = "released"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class OperationState(StrEnum):
+    NOT_STARTED = "not_started"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
+class Resolution(StrEnum):
+    """How a supervisor settles a conflict."""
+
+    ACCEPT_ERP = "accept_erp"
+    KEEP_FLOOR = "keep_floor"
+    CANCEL = "cancel"
+
+
+# ERP-owned fields, in the order they are compared. "status" is released or cancelled.
+ERP_FIELDS = (
+    "part_no",
+    "description",
+    "quantity",
+    "unit",
+    "due_date",
+    "priority",
+    "work_centre",
+    "routing",
+    "status",
+)
+
+# Warning codes raised by floor actions (warn, don't block).
+W_UNKNOWN_OPERATION = "unknown_operation"
+W_OVER_QUANTITY = "over_quantity"
+W_ORDER_CANCELLED = "order_cancelled"
+W_ORDER_COMPLETED = "order_completed"
+
+MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
+@dataclass
+class OperationProgress:
+    """The floor's state of one operation (derived from events, never stored as such)."""
+
+    op_id: str
+    in_routing: bool
+    state: OperationState = OperationState.NOT_STARTED
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    running_since: datetime | None = None
+    run_seconds: float = 0.0
+    good: Decimal = Decimal(0)
+    scrap: dict[str, Decimal] = field(default_factory=dict)
+    rework: Decimal = Decimal(0)
+    results: int = 0
+    failed_results: int = 0
+
+    @property
+    def scrap_total(self) -> Decimal:
+        return sum(self.scrap.values(), Decimal(0))
+
+
+@dataclass
+class OpenConflict:
+    field: str
+    erp_value: Any
+    floor_value: Any
+    raised_at: datetime
+    raised_version: int
+
+
+def _tz_aware(field_name: str, value: datetime | None, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if not isinstance(value, datetime):
+        raise InvalidValueError(field_name, value, "must be a date and time")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValueError(field_name, value.isoformat(), "must carry a time zone")
+    if value - now > MAX_CLOCK_SKEW:
+        raise InvalidValueError(field_name, value.isoformat(), "is in the future")
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+class WorkOrder(ChainedAggregate):
+    """A works order released by the ERP and worked on the floor."""
+
+    class Event(ChainedAggregate.Event):
+        integration: str
+        order_no: str
+
+        def summary(self) -> str:
+            return type(self).__name__
+
+        def details(self) -> dict[str, Any]:
+            skip = {
+                "originator_id",
+                "originator_version",
+                "timestamp",
+                "originator_topic",
+                "actor_id",
+                "actor_role",
+                "source",
+                "chain_hash",
+                "integration",
+                "order_no",
+            }
+            return {k: v for k, v in vars(self).items() if k not in skip}
+
+    # ---------------------------------------------------------------- ERP events
+
+    class Released(Event, ChainedAggregate.Created):
+        """The ERP released the order to the floor."""
+
+        part_no: str
+        description: str
+        quantity: Decimal
+        unit: str
+        due_date: str | None
+        priority: int
+        work_centre: str
+        routing: list[dict[str, Any]]
+        unit_factors: dict[str, Decimal]
+
+        def summary(self) -> str:
+            return (
+                f"released by the ERP: {self.quantity} {self.unit} of {self.part_no}, "
+                f"{len(self.routing)} operation(s)"
+            )
+
+        def apply(self, aggregate: Any) -> None:
+            o: WorkOrder = aggregate
+            o.integration = self.integration
+            o.order_no = self.order_no
+            o.erp = {
+                "part_no": self.part_no,
+                "description": self.description,
+                "quantity": self.quantity,
+                "unit": self.unit,
+                "due_date": self.due_date,
+                "priority": self.priority,
+                "work_centre": self.work_centre,
+                "routing": list(self.routing),
+                "status": "released",
+            }
+            o.floor = dict(o.erp)
+            o.unit_factors = dict(self.unit_factors)
+            o.state = OrderState.RELEASED
+            o.operations = {}
+            o._sync_routing()
+            o.floor_activity = False
+            o.conflicts = {}
+            o.warnings = 0
+            o.script_rows = {}
+            o.reports = 0
+            o.last_activity = None
+
+    class ChangedInErp(Event):
+        """The ERP changed an order with no floor activity; the change applies directly."""
+
+        changes: list[dict[str, Any]]
+
+        def summary(self) -> str:
+            parts = [f"{c['field']} {c['old']!s} → {c['new']!s}" for c in self.changes]
+            return "changed in the ERP: " + "; ".join(parts)
+
+        def apply(self, aggregate: Any) -> None:
+            o: WorkOrder = aggregate
+            for c in self.changes:
+                o.erp[c["field"]] = c["new"]
+                o.floor[c["field"]] = c["new"]
+            if o.floor["status"] == "released" and o.state == OrderState.CANCELLED:
+                o.state = OrderState.RELEASED
+            o._sync_routing()
+
+    class CancelledInErp(Event):
+        """The ERP cancelled an order with no floor activity."""
+
+        reason: str
+
+        def summary(self) -> str:
+            return "cancelled in the ERP" + (f": {self.reason}" if self.reason else "")
+
+        def apply(self, aggregate: Any) -> None:
+            o: WorkOrder = aggregate
+            o.erp["status"] = "cancelled"
+            o.floor["status"] = "cancelled"
+            o.state = OrderState.CANCELLED
+
+    # ---------------------------------------------------------------- floor events
+
+    class FloorEvent(Event):
+        occurred_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            o: WorkOrder = aggregate
+            o.floor_activity = True
+            if o.state == OrderState.RELEASED:
+                o.state = OrderState.IN_PROGRESS
+            o.last_activity = self.occurred_at
+
+    class OperationStarted(FloorEvent):
+        """An operator started an operation."""
+
+        op_id: str
+
+        def summary(self) -> str:
+            return f"operation {self.op_id} started"
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            op = aggregate.progress(self.op_id)
+            op.state = OperationState.RUNNING
+            op.started_at = op.started_at or self.occurred_at
+            op.running_since = self.occurred_at
+
+    class OperationPaused(FloorEvent):
+        """An operator paused a running operation, giving a stop reason."""
+
+        op_id: str
+        reason_code: str
+
+        def summary(self) -> str:
+            return f"operation {self.op_id} paused ({self.reason_code})"
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            op = aggregate.progress(self.op_id)
+            op.run_seconds += _elapsed(op.running_since, self.occurred_at)
+            op.running_since = None
+            op.state = OperationState.PAUSED
+
+    class OperationResumed(FloorEvent):
+        """An operator resumed a paused operation."""
+
+        op_id: str
+
+        def summary(self) -> str:
+            return f"operation {self.op_id} resumed"
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            op = aggregate.progress(self.op_id)
+            op.state = OperationState.RUNNING
+            op.running_since = self.occurred_at
+
+    class QuantityReported(FloorEvent):
+        """Good, scrap and rework quantities reported on an operation (in the order's unit)."""
+
+        op_id: str
+        good: Decimal
+        scrap: Decimal
+        scrap_reason: str | None
+        rework: Decimal
+        reported_unit: str
+        factor: Decimal
+
+        def summary(self) -> str:
+            parts = [f"good {self.good}"]
+            if self.scrap:
+                parts.append(f"scrap {self.scrap} ({self.scrap_reason})")
+            if self.rework:
+                parts.append(f"rework {self.rework}")
+            return f"operation {self.op_id} reported " + ", ".join(parts)
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            op = aggregate.progress(self.op_id)
+            op.good += self.good
+            op.rework += self.rework
+            if self.scrap:
+                reason = self.scrap_reason or ""
+                op.scrap[reason] = op.scrap.get(reason, Decimal(0)) + self.scrap
+
+    class ResultRecorded(FloorEvent):
+        """A quality result: pass/fail, characteristic and measured value, serial or batch."""
+
+        op_id: str
+        passed: bool | None
+        characteristic: str
+        measured_value: Decimal | None
+        unit: str
+        serial: str
+        batch: str
+
+        def summary(self) -> str:
+            verdict = {True: "pass", False: "fail", None: "recorded"}[self.passed]
+            what = self.characteristic or "result"
+            extra = "".join(
+                [
+                    f" = {self.measured_value}{(' ' + self.unit) if self.unit else ''}"
+                    if self.measured_value is not None
+                    else "",
+                    f", serial {self.serial}" if self.serial else "",
+                    f", batch {self.batch}" if self.batch else "",
+                ]
+            )
+            return f"operation {self.op_id} {what}: {verdict}{extra}"
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            op = aggregate.progress(self.op_id)
+            op.results += 1
+            if self.passed is False:
+                op.failed_results += 1
+
+    class OperationCompleted(FloorEvent):
+        """An operator completed an operation."""
+
+        op_id: str
+
+        def summary(self) -> str:
+            return f"operation {self.op_id} completed"
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            op = aggregate.progress(self.op_id)
+            op.run_seconds += _elapsed(op.running_since, self.occurred_at)
+            op.running_since = None
+            op.state = OperationState.COMPLETED
+            op.completed_at = self.occurred_at
+            aggregate.script_rows[f"op:{self.op_id}:{self.originator_version}"] = False
+
+    class OrderCompleted(FloorEvent):
+        """The floor completed the order."""
+
+        def summary(self) -> str:
+            return "order completed on the floor"
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            if aggregate.state != OrderState.CANCELLED:
+                aggregate.state = OrderState.COMPLETED
+
+    class ReportSubmitted(FloorEvent):
+        """An operator's report of times and amounts for the ERP."""
+
+        report_id: str
+        op_id: str
+        started_at: datetime
+        ended_at: datetime
+        good: Decimal
+        scrap: dict[str, Decimal]
+        rework: Decimal
+        note: str
+
+        def summary(self) -> str:
+            minutes = (self.ended_at - self.started_at).total_seconds() / 60
+            return (
+                f"report {self.report_id} for operation {self.op_id}: {minutes:.1f} min, "
+                f"good {self.good}, scrap {sum(self.scrap.values(), Decimal(0))}, "
+                f"rework {self.rework}"
+            )
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.script_rows[f"report:{self.report_id}"] = False
+            aggregate.reports += 1
+
+    class RowKeyed(Event):
+        """A report-script row was keyed into the ERP by hand."""
+
+        row_id: str
+
+        def summary(self) -> str:
+            return f"report-script row {self.row_id} marked as keyed into the ERP"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.script_rows[self.row_id] = True
+
+    # ---------------------------------------------------------------- conflicts and warnings
+
+    class ConflictRaised(Event):
+        """The ERP changed a field of an order already started; the floor keeps its value."""
+
+        field: str
+        erp_value: Any
+        floor_value: Any
+        replaced_erp_value: Any
+
+        def summary(self) -> str:
+            return (
+                f"conflict on {self.field}: ERP says {_short(self.erp_value)}, "
+                f"floor has {_short(self.floor_value)}"
+            )
+
+        def apply(self, aggregate: Any) -> None:
+            o: WorkOrder = aggregate
+            o.erp[self.field] = self.erp_value
+            o.conflicts[self.field] = OpenConflict(
+                field=self.field,
+                erp_value=self.erp_value,
+                floor_value=self.floor_value,
+                raised_at=self.timestamp,
+                raised_version=self.originator_version,
+            )
+
+    class ConflictWithdrawn(Event):
+        """The ERP changed the field back to the floor's value; the conflict closes by itself."""
+
+        field: str
+        erp_value: Any
+
+        def summary(self) -> str:
+            return f"conflict on {self.field} withdrawn: the ERP is back to {_short(self.erp_value)}"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.erp[self.field] = self.erp_value
+            aggregate.conflicts.pop(self.field, None)
+
+    class ConflictResolved(Event):
+        """A supervisor settled a conflict: accept the ERP change, keep the floor values, cancel."""
+
+        field: str
+        resolution: str
+        note: str
+        erp_value: Any
+        floor_value: Any
+
+        def summary(self) -> str:
+            how = {
+                Resolution.ACCEPT_ERP: f"accepted the ERP value {_short(self.erp_value)}",
+                Resolution.KEEP_FLOOR: f"kept the floor value {_short(self.floor_value)}",
+                Resolution.CANCEL: "cancelled the order",
+            }[Resolution(self.resolution)]
+            return f"conflict on {self.field} resolved: {how}" + (
+                f" — {self.note}" if self.note else ""
+            )
+
+        def apply(self, aggregate: Any) -> None:
+            o: WorkOrder = aggregate
+            o.conflicts.pop(self.field, None)
+            if self.resolution == Resolution.ACCEPT_ERP:
+                o.floor[self.field] = self.erp_value
+                if self.field == "status" and self.erp_value == "cancelled":
+                    o.state = OrderState.CANCELLED
+                o._sync_routing()
+            elif self.resolution == Resolution.CANCEL:
+                o.floor["status"] = "cancelled"
+                o.state = OrderState.CANCELLED
+
+    class WarningRaised(Event):
+        """An integration warning about this order (warn, don't block)."""
+
+        code: str
+        message: str
+        reference: str
+
+        def summary(self) -> str:
+            return f"warning {self.code}: {self.message}"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.warnings += 1
+
+    # ---------------------------------------------------------------- state
+
+    integration: str
+    order_no: str
+    erp: dict[str, Any]
+    floor: dict[str, Any]
+    unit_factors: dict[str, Decimal]
+    state: OrderState
+    operations: dict[str, OperationProgress]
+    floor_activity: bool
+    conflicts: dict[str, OpenConflict]
+    warnings: int
+    script_rows: dict[str, bool]
+    reports: int
+    last_activity: datetime | None
+
+    def __init__(self) -> None:
+        pass
+
+    # ---------------------------------------------------------------- reading
+
+    @property
+    def quantity(self) -> Decimal:
+        q: Decimal = self.floor["quantity"]
+        return q
+
+    @property
+    def unit(self) -> str:
+        u: str = self.floor["unit"]
+        return u
+
+    @property
+    def routing(self) -> list[ErpOperation]:
+        return [ErpOperation.from_dict(d) for d in self.floor["routing"]]
+
+    def routing_ids(self) -> list[str]:
+        return [str(d["op_id"]) for d in self.floor["routing"]]
+
+    def progress(self, op_id: str) -> OperationProgress:
+        """The progress of an operation, tracked even when it is not in the routing."""
+        op = self.operations.get(op_id)
+        if op is None:
+            op = OperationProgress(op_id=op_id, in_routing=op_id in self.routing_ids())
+            self.operations[op_id] = op
+        return op
+
+    def _sync_routing(self) -> None:
+        ids = self.routing_ids()
+        for op_id in ids:
+            self.progress(op_id).in_routing = True
+        for op_id, op in self.operations.items():
+            op.in_routing = op_id in ids
+
+    @property
+    def good_total(self) -> Decimal:
+        """Good quantity of the order: that of the last routing operation with any report."""
+        for op_id in reversed(self.routing_ids()):
+            op = self.operations.get(op_id)
+            if op is not None and (op.good or op.state != OperationState.NOT_STARTED):
+                return op.good
+        return sum((op.good for op in self.operations.values()), Decimal(0))
+
+    # ---------------------------------------------------------------- ERP commands
+
+    @classmethod
+    def release(cls, integration: str, order: ErpOrder, actor: Actor) -> WorkOrder:
+        """Create the order as the ERP released it."""
+        o = order.checked()
+        fields = o.erp_fields()
+        agg: WorkOrder = cls._create_chained(
+            cls.Released,
+            id=order_id_for(integration, o.order_no),
+            integration=integration,
+            order_no=o.order_no,
+            unit_factors=dict(o.unit_factors),
+            actor_id=actor.id,
+            actor_role=actor.role,
+            source=actor.source,
+            **fields,
+        )
+        return agg
+
+    def _trigger(self, event_class: type[Any], actor: Actor, **kwargs: Any) -> None:
+        self.trigger_event(
+            event_class,
+            integration=self.integration,
+            order_no=self.order_no,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            source=actor.source,
+            **kwargs,
+        )
+
+    def receive_erp_state(self, order: ErpOrder, actor: Actor) -> None:
+        """The ERP states the order as released with these values (poll, push or file import).
+
+        Unchanged values record nothing. Changes apply directly while the floor has not
+        touched the order; once it has, each changed field raises (or replaces) a conflict.
+        """
+        o = order.checked()
+        incoming = dict(o.erp_fields(), status="released")
+        self._receive_erp_fields(incoming, actor)
+
+    def cancel_in_erp(self, actor: Actor, reason: str = "") -> None:
+        """The ERP cancelled the order (or it vanished from a full-plan source)."""
+        reason = text("reason", reason, required=False, max_len=400)
+        incoming = dict(self.erp, status="cancelled")
+        self._receive_erp_fields(incoming, actor, reason=reason)
+
+    def _receive_erp_fields(self, incoming: dict[str, Any], actor: Actor, reason: str = "") -> None:
+        changed = [f for f in ERP_FIELDS if not _same(incoming[f], self.erp[f])]
+        if not changed:
+            return
+        if not self.floor_activity and not self.conflicts:
+            if changed == ["status"] and incoming["status"] == "cancelled":
+                self._trigger(self.CancelledInErp, actor, reason=reason)
+                return
+            self._trigger(
+                self.ChangedInErp,
+                actor,
+                changes=[{"field": f, "old": self.erp[f], "new": incoming[f]} for f in changed],
+            )
+            return
+        for f in changed:
+            new = incoming[f]
+            if _same(new, self.floor[f]):
+                if f in self.conflicts:
+                    self._trigger(self.ConflictWithdrawn, actor, field=f, erp_value=new)
+                continue
+            pending = self.conflicts.get(f)
+            self._trigger(
+                self.ConflictRaised,
+                actor,
+                field=f,
+                erp_value=new,
+                floor_value=self.floor[f],
+                replaced_erp_value=pending.erp_value if pending else None,
+            )
+
+    def resolve_conflict(self, field_name: str, resolution: str, note: str, actor: Actor) -> None:
+        """A supervisor settles the open conflict on one field."""
+        try:
+            how = Resolution(resolution)
+        except ValueError:
+            raise InvalidValueError(
+                "resolution", resolution, f"must be one of {', '.join(r.value for r in Resolution)}"
+            ) from None
+        note = text("note", note, required=False, max_len=1000)
+        conflict = self.conflicts.get(field_name)
+        if conflict is None:
+            raise ConflictNotFoundError(self.order_no, field_name)
+        self._trigger(
+            self.ConflictResolved,
+            actor,
+            field=field_name,
+            resolution=how.value,
+            note=note,
+            erp_value=conflict.erp_value,
+            floor_value=conflict.floor_value,
+        )
+
+    def raise_warning(self, code: str, message: str, reference: str, actor: Actor) -> None:
+        """Record an integration warning on this order."""
+        self._trigger(
+            self.WarningRaised,
+            actor,
+            code=text("code", code, max_len=60),
+            message=text("message", message, max_len=1000),
+            reference=text("reference", reference, required=False, max_len=200),
+        )
+
+    # ---------------------------------------------------------------- floor commands
+
+    def _floor_warnings(self, op_id: str | None, actor: Actor) -> None:
+        if self.state == OrderState.CANCELLED:
+            self.raise_warning(
+                W_ORDER_CANCELLED,
+                f"order {self.order_no} is cancelled; the floor action was recorded anyway",
+                self.order_no,
+                actor,
+            )
+        if op_id is not None and op_id not in self.routing_ids():
+            self.raise_warning(
+                W_UNKNOWN_OPERATION,
+                f"operation {op_id} is not in the routing of order {self.order_no}",
+                op_id,
+                actor,
+            )
+
+    def _op_id(self, op_id: str) -> str:
+        return text("operation", op_id, max_len=60)
+
+    def start_operation(self, op_id: str, actor: Actor, at: datetime | None = None) -> None:
+        """Start an operation that is not running."""
+        op_id = self._op_id(op_id)
+        now = self.Event.create_timestamp()
+        occurred = _tz_aware("occurred_at", at, now)
+        state = self.progress_state(op_id)
+        if state != OperationState.NOT_STARTED:
+            raise OperationStateError(self.order_no, op_id, state.value, "start it")
+        self._trigger(self.OperationStarted, actor, op_id=op_id, occurred_at=occurred)
+        self._floor_warnings(op_id, actor)
+
+    def pause_operation(
+        self, op_id: str, reason_code: str, actor: Actor, at: datetime | None = None
+    ) -> None:
+        """Pause a running operation, giving a stop reason."""
+        op_id = self._op_id(op_id)
+        reason_code = text("reason_code", reason_code, max_len=60)
+        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        state = self.progress_state(op_id)
+        if state != OperationState.RUNNING:
+            raise OperationStateError(self.order_no, op_id, state.value, "pause it")
+        self._trigger(
+            self.OperationPaused, actor, op_id=op_id, reason_code=reason_code, occurred_at=occurred
+        )
+        self._floor_warnings(op_id, actor)
+
+    def resume_operation(self, op_id: str, actor: Actor, at: datetime | None = None) -> None:
+        """Resume a paused operation."""
+        op_id = self._op_id(op_id)
+        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        state = self.progress_state(op_id)
+        if state != OperationState.PAUSED:
+            raise OperationStateError(self.order_no, op_id, state.value, "resume it")
+        self._trigger(self.OperationResumed, actor, op_id=op_id, occurred_at=occurred)
+        self._floor_warnings(op_id, actor)
+
+    def report_quantity(
+        self,
+        op_id: str,
+        actor: Actor,
+        *,
+        good: Any = 0,
+        scrap: Any = 0,
+        scrap_reason: str | None = None,
+        rework: Any = 0,
+        unit: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Report good, scrap (with a reason code) and rework quantities on an operation."""
+        op_id = self._op_id(op_id)
+        g, s, r = quantity("good", good), quantity("scrap", scrap), quantity("rework", rework)
+        if g == 0 and s == 0 and r == 0:
+            raise InvalidValueError("good", good, "and scrap and rework are all zero")
+        reason = text("scrap_reason", scrap_reason, required=False, max_len=60) or None
+        if s > 0 and reason is None:
+            raise InvalidValueError("scrap_reason", scrap_reason, "is required when scrap > 0")
+        reported_unit = text("unit", unit, max_len=20) if unit is not None else self.unit
+        factor = unit_factor(reported_unit, self.unit, self.unit_factors)
+        if factor is None:
+            raise InvalidValueError(
+                "unit", reported_unit, f"is neither {self.unit!r} nor convertible to it"
+            )
+        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        g, s, r = canonical(g * factor), canonical(s * factor), canonical(r * factor)
+        self._trigger(
+            self.QuantityReported,
+            actor,
+            op_id=op_id,
+            good=g,
+            scrap=s,
+            scrap_reason=reason if s > 0 else None,
+            rework=r,
+            reported_unit=reported_unit,
+            factor=canonical(factor),
+            occurred_at=occurred,
+        )
+        self._floor_warnings(op_id, actor)
+        done = self.progress(op_id).good
+        if g > 0 and done > self.quantity:
+            self.raise_warning(
+                W_OVER_QUANTITY,
+                f"operation {op_id} has {done} {self.unit} good, more than the order "
+                f"quantity {self.quantity}",
+                op_id,
+                actor,
+            )
+
+    def record_result(
+        self,
+        op_id: str,
+        actor: Actor,
+        *,
+        passed: bool | None = None,
+        characteristic: str = "",
+        measured_value: Any = None,
+        unit: str = "",
+        serial: str = "",
+        batch: str = "",
+        at: datetime | None = None,
+    ) -> None:
+        """Record a quality result, a serial or a batch number on an operation."""
+        op_id = self._op_id(op_id)
+        if passed is not None and not isinstance(passed, bool):
+            raise InvalidValueError("passed", passed, "must be true, false or empty")
+        characteristic = text("characteristic", characteristic, required=False, max_len=120)
+        value = measured("measured_value", measured_value)
+        unit = text("unit", unit, required=False, max_len=20)
+        serial = text("serial", serial, required=False, max_len=120)
+        batch = text("batch", batch, required=False, max_len=120)
+        if passed is None and value is None and not serial and not batch:
+            raise InvalidValueError(
+                "passed", passed, "— give a verdict, a measured value, a serial or a batch"
+            )
+        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        self._trigger(
+            self.ResultRecorded,
+            actor,
+            op_id=op_id,
+            passed=passed,
+            characteristic=characteristic,
+            measured_value=value,
+            unit=unit,
+            serial=serial,
+            batch=batch,
+            occurred_at=occurred,
+        )
+        self._floor_warnings(op_id, actor)
+
+    def complete_operation(self, op_id: str, actor: Actor, at: datetime | None = None) -> None:
+        """Complete an operation that is not already completed."""
+        op_id = self._op_id(op_id)
+        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        state = self.progress_state(op_id)
+        if state == OperationState.COMPLETED:
+            raise OperationStateError(self.order_no, op_id, state.value, "complete it again")
+        self._trigger(self.OperationCompleted, actor, op_id=op_id, occurred_at=occurred)
+        self._floor_warnings(op_id, actor)
+
+    def complete_order(self, actor: Actor, at: datetime | None = None) -> None:
+        """Complete the order on the floor."""
+        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        if self.state == OrderState.COMPLETED:
+            raise OrderStateError(self.order_no, self.state.value, "complete it again")
+        self._trigger(self.OrderCompleted, actor, occurred_at=occurred)
+        self._floor_warnings(None, actor)
+
+    def submit_report(
+        self,
+        op_id: str,
+        actor: Actor,
+        *,
+        started_at: datetime,
+        ended_at: datetime,
+        good: Any = 0,
+        scrap: dict[str, Any] | None = None,
+        rework: Any = 0,
+        note: str = "",
+        report_id: str | None = None,
+    ) -> str:
+        """An operator's report of times and amounts for the ERP; returns the report id."""
+        op_id = self._op_id(op_id)
+        now = self.Event.create_timestamp()
+        start = _tz_aware("started_at", started_at, now)
+        end = _tz_aware("ended_at", ended_at, now)
+        if end < start:
+            raise InvalidValueError("ended_at", end.isoformat(), "is before started_at")
+        g, r = quantity("good", good), quantity("rework", rework)
+        scrap_by_reason: dict[str, Decimal] = {}
+        for reason, qty in (scrap or {}).items():
+            code = text("scrap.reason", reason, max_len=60)
+            q = quantity(f"scrap.{code}", qty)
+            if q > 0:
+                scrap_by_reason[code] = canonical(scrap_by_reason.get(code, Decimal(0)) + q)
+        rid = text("report_id", report_id, max_len=80) if report_id else uuid.uuid4().hex[:12]
+        if f"report:{rid}" in self.script_rows:
+            raise InvalidValueError("report_id", rid, "was already submitted")
+        note = text("note", note, required=False, max_len=1000)
+        self._trigger(
+            self.ReportSubmitted,
+            actor,
+            report_id=rid,
+            op_id=op_id,
+            started_at=start,
+            ended_at=end,
+            good=g,
+            scrap=scrap_by_reason,
+            rework=r,
+            note=note,
+            occurred_at=now,
+        )
+        self._floor_warnings(op_id, actor)
+        return rid
+
+    def mark_row_keyed(self, row_id: str, actor: Actor) -> None:
+        """Mark a report-script row as keyed into the ERP; keying twice records nothing."""
+        row_id = text("row_id", row_id, max_len=120)
+        if row_id not in self.script_rows:
+            raise RowNotFoundError(self.order_no, row_id)
+        if self.script_rows[row_id]:
+            return
+        self._trigger(self.RowKeyed, actor, row_id=row_id)
+
+    def progress_state(self, op_id: str) -> OperationState:
+        op = self.operations.get(op_id)
+        return op.state if op else OperationState.NOT_STARTED
+
+
+def _elapsed(since: datetime | None, until: datetime) -> float:
+    if since is None:
+        return 0.0
+    return max(0.0, (until - since).total_seconds())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return f"a routing of {len(value)} operation(s)"
+    return str(value)
