@@ -58,14 +58,15 @@ class ChainedAggregate(Aggregate):
 
         def mutate(self, aggregate: Any) -> Any:
             agg = super().mutate(aggregate)
-            agg.chain_head = self.chain_hash
+            if agg is not None:
+                agg.chain_head = self.chain_hash
             return agg
 
     class Created(Event, Aggregate.Created):
         pass
 
     @classmethod
-    def _create_chained(cls, event_class: type[Any], *, id: UUID, **kwargs: Any) -> Any:  # noqa: A002
+    def _create_chained(cls, event_class: type[Any], *, id: UUID, **kwargs: Any) -> Any:
         timestamp = event_class.create_timestamp()
         fields = dict(
             kwargs,

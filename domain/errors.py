@@ -46,9 +46,7 @@ class OperationStateError(DomainError):
         self.operation = operation
         self.state = state
         self.action = action
-        super().__init__(
-            f"order {order_no!r} operation {operation!r} is {state}: cannot {action}"
-        )
+        super().__init__(f"order {order_no!r} operation {operation!r} is {state}: cannot {action}")
 
 
 class ConflictNotFoundError(DomainError):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,10 +119,8 @@ class Ledger(Application[UUID]):
     def _evict(self, aggregate_id: UUID) -> None:
         cache = self.repository.cache
         if cache is not None:
-            try:
+            with contextlib.suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
-            except KeyError:
-                pass
 
     def get_order(self, order_no: str, integration: str | None = None) -> WorkOrder:
         """The order as the store holds it now."""
@@ -209,7 +210,9 @@ class Ledger(Application[UUID]):
             if replay is not None:
                 return replay
         refused_once = False
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                _backoff(attempt)
             order: WorkOrder | None
             try:
                 order = self.repository.get(oid)
@@ -231,7 +234,9 @@ class Ledger(Application[UUID]):
                     continue
             pending = order.collect_events()
             names = tuple(type(e).__name__ for e in pending)
-            warnings = tuple(getattr(e, "code", "") for e in pending if type(e).__name__ == "WarningRaised")
+            warnings = tuple(
+                getattr(e, "code", "") for e in pending if type(e).__name__ == "WarningRaised"
+            )
             to_save: list[Any] = [*pending]
             if key is not None:
                 outcome = {
@@ -243,7 +248,9 @@ class Ledger(Application[UUID]):
                 receipt = CommandReceipt.record(key, fingerprint, order_no, outcome, actor)
                 to_save.extend(receipt.collect_events())
             if not to_save:
-                return CommandOutcome(order_no, integration, order.version, (), (), None, result=result)
+                return CommandOutcome(
+                    order_no, integration, order.version, (), (), None, result=result
+                )
             try:
                 recordings = self.save(*to_save)
             except IntegrityError:
@@ -306,7 +313,11 @@ class Ledger(Application[UUID]):
         )
 
     def release_orders(
-        self, orders: Iterable[ErpOrder], actor: Actor, *, integration: str | None = None,
+        self,
+        orders: Iterable[ErpOrder],
+        actor: Actor,
+        *,
+        integration: str | None = None,
         batch_size: int = 500,
     ) -> int:
         """Bulk release of new orders, saved in batches; orders already known fall back to
@@ -349,124 +360,284 @@ class Ledger(Application[UUID]):
     # ------------------------------------------------------------------ floor commands
 
     def start_operation(
-        self, order_no: str, op_id: str, actor: Actor, *, at: datetime | None = None,
-        integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        op_id: str,
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """An operator starts an operation."""
         return self._execute(
-            "start_operation", order_no, integration, actor, key, {"op": op_id, "at": at},
+            "start_operation",
+            order_no,
+            integration,
+            actor,
+            key,
+            {"op": op_id, "at": at},
             lambda o: o.start_operation(op_id, actor, at),
         )
 
     def pause_operation(
-        self, order_no: str, op_id: str, reason_code: str, actor: Actor, *,
-        at: datetime | None = None, integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        op_id: str,
+        reason_code: str,
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """An operator pauses a running operation with a stop reason."""
         return self._execute(
-            "pause_operation", order_no, integration, actor, key,
+            "pause_operation",
+            order_no,
+            integration,
+            actor,
+            key,
             {"op": op_id, "reason": reason_code, "at": at},
             lambda o: o.pause_operation(op_id, reason_code, actor, at),
         )
 
     def resume_operation(
-        self, order_no: str, op_id: str, actor: Actor, *, at: datetime | None = None,
-        integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        op_id: str,
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """An operator resumes a paused operation."""
         return self._execute(
-            "resume_operation", order_no, integration, actor, key, {"op": op_id, "at": at},
+            "resume_operation",
+            order_no,
+            integration,
+            actor,
+            key,
+            {"op": op_id, "at": at},
             lambda o: o.resume_operation(op_id, actor, at),
         )
 
     def report_quantity(
-        self, order_no: str, op_id: str, actor: Actor, *, good: Any = 0, scrap: Any = 0,
-        scrap_reason: str | None = None, rework: Any = 0, unit: str | None = None,
-        at: datetime | None = None, integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        op_id: str,
+        actor: Actor,
+        *,
+        good: Any = 0,
+        scrap: Any = 0,
+        scrap_reason: str | None = None,
+        rework: Any = 0,
+        unit: str | None = None,
+        at: datetime | None = None,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """An operator reports good, scrap and rework quantities."""
-        args = {"op": op_id, "good": good, "scrap": scrap, "reason": scrap_reason,
-                "rework": rework, "unit": unit, "at": at}
+        args = {
+            "op": op_id,
+            "good": good,
+            "scrap": scrap,
+            "reason": scrap_reason,
+            "rework": rework,
+            "unit": unit,
+            "at": at,
+        }
         return self._execute(
-            "report_quantity", order_no, integration, actor, key, args,
+            "report_quantity",
+            order_no,
+            integration,
+            actor,
+            key,
+            args,
             lambda o: o.report_quantity(
-                op_id, actor, good=good, scrap=scrap, scrap_reason=scrap_reason,
-                rework=rework, unit=unit, at=at,
+                op_id,
+                actor,
+                good=good,
+                scrap=scrap,
+                scrap_reason=scrap_reason,
+                rework=rework,
+                unit=unit,
+                at=at,
             ),
         )
 
     def record_result(
-        self, order_no: str, op_id: str, actor: Actor, *, passed: bool | None = None,
-        characteristic: str = "", measured_value: Any = None, unit: str = "",
-        serial: str = "", batch: str = "", at: datetime | None = None,
-        integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        op_id: str,
+        actor: Actor,
+        *,
+        passed: bool | None = None,
+        characteristic: str = "",
+        measured_value: Any = None,
+        unit: str = "",
+        serial: str = "",
+        batch: str = "",
+        at: datetime | None = None,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """An operator records a result, serial or batch."""
-        args = {"op": op_id, "passed": passed, "characteristic": characteristic,
-                "value": measured_value, "unit": unit, "serial": serial, "batch": batch, "at": at}
+        args = {
+            "op": op_id,
+            "passed": passed,
+            "characteristic": characteristic,
+            "value": measured_value,
+            "unit": unit,
+            "serial": serial,
+            "batch": batch,
+            "at": at,
+        }
         return self._execute(
-            "record_result", order_no, integration, actor, key, args,
+            "record_result",
+            order_no,
+            integration,
+            actor,
+            key,
+            args,
             lambda o: o.record_result(
-                op_id, actor, passed=passed, characteristic=characteristic,
-                measured_value=measured_value, unit=unit, serial=serial, batch=batch, at=at,
+                op_id,
+                actor,
+                passed=passed,
+                characteristic=characteristic,
+                measured_value=measured_value,
+                unit=unit,
+                serial=serial,
+                batch=batch,
+                at=at,
             ),
         )
 
     def complete_operation(
-        self, order_no: str, op_id: str, actor: Actor, *, at: datetime | None = None,
-        integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        op_id: str,
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """An operator completes an operation."""
         return self._execute(
-            "complete_operation", order_no, integration, actor, key, {"op": op_id, "at": at},
+            "complete_operation",
+            order_no,
+            integration,
+            actor,
+            key,
+            {"op": op_id, "at": at},
             lambda o: o.complete_operation(op_id, actor, at),
         )
 
     def complete_order(
-        self, order_no: str, actor: Actor, *, at: datetime | None = None,
-        integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """The floor completes the order."""
         return self._execute(
-            "complete_order", order_no, integration, actor, key, {"at": at},
+            "complete_order",
+            order_no,
+            integration,
+            actor,
+            key,
+            {"at": at},
             lambda o: o.complete_order(actor, at),
         )
 
     def submit_report(
-        self, order_no: str, op_id: str, actor: Actor, *, started_at: datetime,
-        ended_at: datetime, good: Any = 0, scrap: dict[str, Any] | None = None, rework: Any = 0,
-        note: str = "", report_id: str | None = None, integration: str | None = None,
+        self,
+        order_no: str,
+        op_id: str,
+        actor: Actor,
+        *,
+        started_at: datetime,
+        ended_at: datetime,
+        good: Any = 0,
+        scrap: dict[str, Any] | None = None,
+        rework: Any = 0,
+        note: str = "",
+        report_id: str | None = None,
+        integration: str | None = None,
         key: str | None = None,
     ) -> CommandOutcome:
         """An operator submits a report of times and amounts for the ERP."""
-        args = {"op": op_id, "start": started_at, "end": ended_at, "good": good,
-                "scrap": scrap or {}, "rework": rework, "note": note, "report_id": report_id}
+        args = {
+            "op": op_id,
+            "start": started_at,
+            "end": ended_at,
+            "good": good,
+            "scrap": scrap or {},
+            "rework": rework,
+            "note": note,
+            "report_id": report_id,
+        }
         return self._execute(
-            "submit_report", order_no, integration, actor, key, args,
+            "submit_report",
+            order_no,
+            integration,
+            actor,
+            key,
+            args,
             lambda o: o.submit_report(
-                op_id, actor, started_at=started_at, ended_at=ended_at, good=good, scrap=scrap,
-                rework=rework, note=note, report_id=report_id,
+                op_id,
+                actor,
+                started_at=started_at,
+                ended_at=ended_at,
+                good=good,
+                scrap=scrap,
+                rework=rework,
+                note=note,
+                report_id=report_id,
             ),
         )
 
     def mark_row_keyed(
-        self, order_no: str, row_id: str, actor: Actor, *, integration: str | None = None,
+        self,
+        order_no: str,
+        row_id: str,
+        actor: Actor,
+        *,
+        integration: str | None = None,
         key: str | None = None,
     ) -> CommandOutcome:
         """A planner marks a report-script row as keyed into the ERP."""
+
         def decide(o: WorkOrder) -> None:
             o.mark_row_keyed(row_id, actor)
+
         return self._execute(
             "mark_row_keyed", order_no, integration, actor, key, {"row": row_id}, decide
         )
 
     def resolve_conflict(
-        self, order_no: str, field_name: str, resolution: str, actor: Actor, *, note: str = "",
-        integration: str | None = None, key: str | None = None,
+        self,
+        order_no: str,
+        field_name: str,
+        resolution: str,
+        actor: Actor,
+        *,
+        note: str = "",
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """A supervisor resolves the open conflict on a field of an order."""
         return self._execute(
-            "resolve_conflict", order_no, integration, actor, key,
+            "resolve_conflict",
+            order_no,
+            integration,
+            actor,
+            key,
             {"field": field_name, "resolution": resolution, "note": note},
             lambda o: o.resolve_conflict(field_name, resolution, note, actor),
         )
@@ -474,13 +645,20 @@ class Ledger(Application[UUID]):
     # ------------------------------------------------------------------ workstations (mode A)
 
     def set_active_order(
-        self, workstation: str, order_no: str | None, actor: Actor, *, part_no: str | None = None,
+        self,
+        workstation: str,
+        order_no: str | None,
+        actor: Actor,
+        *,
+        part_no: str | None = None,
         integration: str | None = None,
     ) -> int | None:
         """Record the order running on a measuring point; returns the ledger position or None."""
         integ = integration or self.default_integration
         wid = workstation_id_for(text("workstation", workstation, max_len=60))
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                _backoff(attempt)
             try:
                 ws: Workstation = self.repository.get(wid)
             except AggregateNotFoundError:
@@ -499,7 +677,9 @@ class Ledger(Application[UUID]):
     ) -> int | None:
         """A warning about a measuring point (for example: the ERP did not answer)."""
         wid = workstation_id_for(text("workstation", workstation, max_len=60))
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                _backoff(attempt)
             try:
                 ws: Workstation = self.repository.get(wid)
             except AggregateNotFoundError:
@@ -516,7 +696,11 @@ class Ledger(Application[UUID]):
     # ------------------------------------------------------------------ audit
 
     def history(
-        self, order_no: str, *, integration: str | None = None, after_version: int = 0,
+        self,
+        order_no: str,
+        *,
+        integration: str | None = None,
+        after_version: int = 0,
         limit: int | None = None,
     ) -> list[HistoryEntry]:
         """The auditor's trace of an order: every event, who, when, from where, what changed."""
@@ -538,7 +722,7 @@ class Ledger(Application[UUID]):
     def verify(self, *, batch: int = 1000) -> AuditReport:
         """Walk the whole store and check every aggregate's hash chain and version sequence."""
         report = AuditReport()
-        heads: dict[UUID, tuple[str, int, str]] = {}
+        heads: dict[UUID | str, tuple[str, int, str]] = {}
         start = 1
         while True:
             notifications = self.recorder.select_notifications(start, batch)
@@ -561,7 +745,8 @@ class Ledger(Application[UUID]):
                 if order_no and label == str(n.originator_id):
                     label = str(order_no)
                 self._check_event(report, label, last_version, last_hash, event)
-                heads[n.originator_id] = (label, event.originator_version, event.chain_hash)
+                chain_hash = str(getattr(event, "chain_hash", ""))
+                heads[n.originator_id] = (label, event.originator_version, chain_hash)
             start = notifications[-1].id + 1
         report.aggregates = len(heads)
         return report
@@ -586,7 +771,8 @@ class Ledger(Application[UUID]):
                 last_version = s.originator_version
                 continue
             self._check_event(report, order_no, last_version, last_hash, event)
-            last_version, last_hash = event.originator_version, event.chain_hash
+            last_version = event.originator_version
+            last_hash = str(getattr(event, "chain_hash", ""))
         return report
 
     @staticmethod
@@ -626,6 +812,11 @@ def _history_entry(e: Any) -> HistoryEntry:
         summary=e.summary(),
         details=e.details(),
     )
+
+
+def _backoff(attempt: int) -> None:
+    """Sleep a little, with jitter, so racing writers stop colliding."""
+    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[Sequence[T]]:

@@ -60,14 +60,14 @@ def text(field_name: str, value: Any, *, required: bool = True, max_len: int = 2
         value = ""
     if not isinstance(value, str):
         raise InvalidValueError(field_name, value, "must be text")
-    value = value.strip()
-    if required and not value:
-        raise InvalidValueError(field_name, value, "must not be empty")
-    if len(value) > max_len:
-        raise InvalidValueError(field_name, value[:40] + "…", f"is longer than {max_len}")
-    if any(ord(c) < 32 and c not in "\t" for c in value):
-        raise InvalidValueError(field_name, value, "contains control characters")
-    return value
+    s = str(value).strip()
+    if required and not s:
+        raise InvalidValueError(field_name, s, "must not be empty")
+    if len(s) > max_len:
+        raise InvalidValueError(field_name, s[:40] + "…", f"is longer than {max_len}")
+    if any(ord(c) < 32 and c != "\t" for c in s):
+        raise InvalidValueError(field_name, s, "contains control characters")
+    return s
 
 
 def quantity(field_name: str, value: Any) -> Decimal:
@@ -116,10 +116,22 @@ def measured(field_name: str, value: Any) -> Decimal | None:
 
 # Standard units grouped by dimension, each with its factor to the family's base unit.
 _UNIT_FAMILIES: tuple[dict[str, Decimal], ...] = (
-    {"pcs": Decimal(1), "pc": Decimal(1), "ea": Decimal(1), "each": Decimal(1), "u": Decimal(1),
-     "unit": Decimal(1), "dozen": Decimal(12)},
-    {"kg": Decimal(1), "g": Decimal("0.001"), "mg": Decimal("0.000001"), "t": Decimal(1000),
-     "lb": Decimal("0.45359237")},
+    {
+        "pcs": Decimal(1),
+        "pc": Decimal(1),
+        "ea": Decimal(1),
+        "each": Decimal(1),
+        "u": Decimal(1),
+        "unit": Decimal(1),
+        "dozen": Decimal(12),
+    },
+    {
+        "kg": Decimal(1),
+        "g": Decimal("0.001"),
+        "mg": Decimal("0.000001"),
+        "t": Decimal(1000),
+        "lb": Decimal("0.45359237"),
+    },
     {"m": Decimal(1), "mm": Decimal("0.001"), "cm": Decimal("0.01"), "km": Decimal(1000)},
     {"l": Decimal(1), "ml": Decimal("0.001"), "m3": Decimal(1000)},
     {"h": Decimal(3600), "min": Decimal(60), "s": Decimal(1)},

@@ -1,4 +1,4 @@
-"""The WorkOrder aggregate: one per ERP works order, holding everything the ERP and the floor did."""
+"""The WorkOrder aggregate: one per ERP works order, with all the ERP and the floor did to it."""
 
 from __future__ import annotations
 
@@ -441,7 +441,8 @@ class WorkOrder(ChainedAggregate):
         erp_value: Any
 
         def summary(self) -> str:
-            return f"conflict on {self.field} withdrawn: the ERP is back to {_short(self.erp_value)}"
+            back = _short(self.erp_value)
+            return f"conflict on {self.field} withdrawn: the ERP is back to {back}"
 
         def apply(self, aggregate: Any) -> None:
             aggregate.erp[self.field] = self.erp_value

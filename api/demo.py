@@ -1,0 +1,98 @@
+"""The demo: a sample order worked through a short shift, so a new user sees the ledger at work."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from domain import Actor, ErpOperation, ErpOrder, Ledger
+
+ERP = Actor("demo-erp", "integration", "erp:demo")
+OPERATOR = Actor("anna", "operator", "cli")
+SUPERVISOR = Actor("sam", "supervisor", "cli")
+
+
+def sample_order(order_no: str) -> ErpOrder:
+    """A bracket order with a three-operation routing."""
+    return ErpOrder(
+        order_no=order_no,
+        part_no="BRK-200",
+        description="Mounting bracket, powder coated",
+        quantity=Decimal(50),
+        unit="pcs",
+        due_date=(datetime.now(UTC) + timedelta(days=3)).date(),
+        priority=2,
+        work_centre="FAB",
+        routing=(
+            ErpOperation("10", "Laser cut", "LASER-1", Decimal(15), Decimal("0.8")),
+            ErpOperation("20", "Bend", "PRESS-2", Decimal(10), Decimal("0.5")),
+            ErpOperation("30", "Powder coat", "COAT-1", Decimal(20), Decimal("0.3")),
+        ),
+    )
+
+
+def run_demo(ledger: Ledger, order_no: str | None = None) -> str:
+    """Record the demo shift into ``ledger``; returns the demo order number."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    order_no = order_no or f"DEMO-{now:%Y%m%d-%H%M%S}"
+    integration = "demo"
+    order = sample_order(order_no)
+    ledger.receive_erp_order(order, ERP, integration=integration)
+    t0 = now - timedelta(hours=3)
+
+    def at(minutes: int) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    ledger.start_operation(order_no, "10", OPERATOR, at=at(0), integration=integration)
+    ledger.pause_operation(order_no, "10", "MAT-WAIT", OPERATOR, at=at(20), integration=integration)
+    ledger.resume_operation(order_no, "10", OPERATOR, at=at(35), integration=integration)
+    ledger.report_quantity(
+        order_no,
+        "10",
+        OPERATOR,
+        good=48,
+        scrap=2,
+        scrap_reason="BURR",
+        at=at(70),
+        integration=integration,
+    )
+    ledger.record_result(
+        order_no,
+        "10",
+        OPERATOR,
+        passed=True,
+        characteristic="hole distance",
+        measured_value="42.05",
+        unit="mm",
+        serial="SN-0001",
+        at=at(71),
+        integration=integration,
+    )
+    ledger.complete_operation(order_no, "10", OPERATOR, at=at(72), integration=integration)
+    ledger.start_operation(order_no, "20", OPERATOR, at=at(80), integration=integration)
+    ledger.report_quantity(order_no, "20", OPERATOR, good=48, at=at(120), integration=integration)
+    ledger.complete_operation(order_no, "20", OPERATOR, at=at(121), integration=integration)
+    ledger.submit_report(
+        order_no,
+        "20",
+        OPERATOR,
+        started_at=at(80),
+        ended_at=at(121),
+        good=48,
+        note="bent",
+        integration=integration,
+    )
+    ledger.start_operation(order_no, "30", OPERATOR, at=at(125), integration=integration)
+    # The planner raises the quantity in the ERP while the order is already running:
+    # the floor keeps its value and a supervisor decides.
+    ledger.receive_erp_order(replace(order, quantity=Decimal(60)), ERP, integration=integration)
+    ledger.resolve_conflict(
+        order_no,
+        "quantity",
+        "keep_floor",
+        SUPERVISOR,
+        note="material for 50 only; planner informed",
+        integration=integration,
+    )
+    return order_no

@@ -1,0 +1,94 @@
+"""The Ledger service layer on the in-memory store."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from domain import IdempotencyKeyReusedError, OrderNotFoundError, OrderState
+from tests.factories import ERP, OPERATOR, SUPERVISOR, a_memory_ledger, an_erp_order, minutes_ago
+
+
+def test_a_command_on_an_unknown_order_is_refused_naming_it() -> None:
+    ledger = a_memory_ledger()
+    with pytest.raises(OrderNotFoundError, match="'WO-404'"):
+        ledger.start_operation("WO-404", "10", OPERATOR)
+
+
+def test_a_command_with_a_used_idempotency_key_returns_the_first_outcome_and_records_nothing() -> (
+    None
+):
+    ledger = a_memory_ledger()
+    ledger.receive_erp_order(an_erp_order(), ERP)
+    first = ledger.report_quantity("WO-1", "10", OPERATOR, good=2, key="tablet-7:0001")
+    again = ledger.report_quantity("WO-1", "10", OPERATOR, good=2, key="tablet-7:0001")
+    assert again.replayed and not first.replayed
+    assert again.version == first.version
+    assert ledger.get_order("WO-1").progress("10").good == 2
+
+
+def test_the_same_idempotency_key_with_a_different_command_is_refused() -> None:
+    ledger = a_memory_ledger()
+    ledger.receive_erp_order(an_erp_order(), ERP)
+    ledger.report_quantity("WO-1", "10", OPERATOR, good=2, key="k")
+    with pytest.raises(IdempotencyKeyReusedError):
+        ledger.report_quantity("WO-1", "10", OPERATOR, good=3, key="k")
+    assert ledger.get_order("WO-1").progress("10").good == 2
+
+
+def test_a_refused_command_records_nothing_and_leaves_the_position_unchanged() -> None:
+    ledger = a_memory_ledger()
+    ledger.receive_erp_order(an_erp_order(), ERP)
+    before = ledger.position()
+    with pytest.raises(Exception, match="negative"):
+        ledger.report_quantity("WO-1", "10", OPERATOR, good=-1)
+    assert ledger.position() == before
+
+
+def test_a_write_returns_the_ledger_position_it_produced() -> None:
+    ledger = a_memory_ledger()
+    out = ledger.receive_erp_order(an_erp_order(), ERP)
+    assert out.position == ledger.position() == 1
+    out = ledger.start_operation("WO-1", "99", OPERATOR)
+    assert out.events == ("OperationStarted", "WarningRaised")
+    assert out.warnings == ("unknown_operation",)
+    assert out.position == ledger.position() == 3
+
+
+def test_the_history_lists_every_event_with_actor_source_and_summary() -> None:
+    ledger = a_memory_ledger()
+    ledger.receive_erp_order(an_erp_order(), ERP)
+    ledger.start_operation("WO-1", "10", OPERATOR, at=minutes_ago(30))
+    ledger.receive_erp_order(an_erp_order(quantity=Decimal(20)), ERP)
+    ledger.resolve_conflict("WO-1", "quantity", "accept_erp", SUPERVISOR, note="ok")
+    h = ledger.history("WO-1")
+    assert [(e.version, e.actor_id, e.source, e.event) for e in h] == [
+        (1, "sync:erp", "erp:erp", "Released"),
+        (2, "olga", "api", "OperationStarted"),
+        (3, "sync:erp", "erp:erp", "ConflictRaised"),
+        (4, "sven", "api", "ConflictResolved"),
+    ]
+    assert "ERP says 20, floor has 10" in h[2].summary
+    assert h[1].occurred_at is not None
+    assert ledger.history("WO-1", after_version=2, limit=1)[0].version == 3
+
+
+def test_bulk_release_records_one_event_per_new_order_and_falls_back_for_known_ones() -> None:
+    ledger = a_memory_ledger()
+    ledger.receive_erp_order(an_erp_order("WO-2"), ERP)
+    orders = [an_erp_order(f"WO-{i}") for i in range(1, 6)]
+    written = ledger.release_orders(orders, ERP, batch_size=2)
+    assert written == 4
+    assert ledger.get_order("WO-5").state == OrderState.RELEASED
+
+
+def test_the_verifier_passes_a_store_written_by_the_ledger() -> None:
+    ledger = a_memory_ledger()
+    ledger.receive_erp_order(an_erp_order(), ERP)
+    ledger.report_quantity("WO-1", "10", OPERATOR, good=1, key="a")
+    ledger.set_active_order("LATHE-1", "WO-1", ERP, part_no="P-100")
+    report = ledger.verify()
+    assert report.ok, report.findings
+    # release, report, its receipt, the workstation's registration and its active order
+    assert report.events == 5
