@@ -1,0 +1,216 @@
+"""Read the released plan from Tryton: productions with their works as floor works orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from adapters.tryton.client import TrytonClient
+from domain.errors import InvalidValueError
+from domain.values import ErpOperation, ErpOrder
+
+__all__ = [
+    "RELEASED_STATES",
+    "TrytonPlan",
+    "op_ids_for",
+    "production_to_order",
+    "read_plan",
+]
+
+# Tryton production states in which an order may be executed on the floor.
+RELEASED_STATES = ("waiting", "assigned", "running")
+
+PRODUCTION_FIELDS = (
+    "id",
+    "number",
+    "reference",
+    "state",
+    "quantity",
+    "planned_date",
+    "planned_start_date",
+    "product.code",
+    "product.name",
+    "unit.symbol",
+    "work_center.name",
+)
+WORK_FIELDS = ("id", "production", "sequence", "operation.name", "work_center.name", "state")
+
+OrderKey = Literal["number", "reference"]
+
+
+@dataclass(frozen=True)
+class TrytonPlan:
+    """What Tryton currently says: released orders, cancelled and re-planned order numbers."""
+
+    orders: tuple[ErpOrder, ...]
+    cancelled: frozenset[str]
+    replanning: frozenset[str]
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def order_numbers(self) -> frozenset[str]:
+        """The numbers of the released orders."""
+        return frozenset(o.order_no for o in self.orders)
+
+
+def _related(row: Mapping[str, Any], name: str, field: str) -> Any:
+    """A field of a Many2One read with a dotted name (Tryton answers ``{'name.': {...}}``)."""
+    related = row.get(f"{name}.")
+    if isinstance(related, Mapping):
+        return related.get(field)
+    return None
+
+
+def _order_no(row: Mapping[str, Any], key: OrderKey) -> str:
+    value = row.get(key) or ""
+    return str(value).strip()
+
+
+def op_ids_for(works: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Stable operation ids for a production's works, in order.
+
+    Tryton deletes and recreates works when a planner resets a production to draft and
+    releases it again, so work ids are not stable; the routing step sequence is. When every
+    work has a distinct sequence, it is the op id ("10", "20", …); otherwise the position
+    ("10", "20", … by order of sequence then id).
+    """
+    sequences = [w.get("sequence") for w in works]
+    if all(isinstance(s, int) for s in sequences) and len(set(sequences)) == len(sequences):
+        return [str(s) for s in sequences]
+    return [str(10 * (i + 1)) for i in range(len(works))]
+
+
+def sort_works(works: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Works in routing order (sequence, then id; unsequenced last)."""
+    return sorted(
+        works,
+        key=lambda w: (w.get("sequence") is None, w.get("sequence") or 0, int(w["id"])),
+    )
+
+
+def production_to_order(
+    row: Mapping[str, Any],
+    works: Sequence[Mapping[str, Any]],
+    *,
+    order_key: OrderKey = "number",
+) -> ErpOrder:
+    """One released Tryton production (and its works) as a checked ErpOrder.
+
+    Raises InvalidValueError naming the field when the production cannot be a floor order.
+    """
+    order_no = _order_no(row, order_key)
+    part_no = str(_related(row, "product", "code") or "").strip()
+    if not part_no:
+        raise InvalidValueError("part_no", part_no, "the Tryton product has no code")
+    raw_qty = row.get("quantity")
+    if raw_qty is None:
+        raise InvalidValueError("quantity", raw_qty, "the Tryton production has no quantity")
+    quantity = Decimal(repr(raw_qty)) if isinstance(raw_qty, float) else Decimal(str(raw_qty))
+    due = row.get("planned_date") or row.get("planned_start_date")
+    if isinstance(due, dt.datetime):
+        due = due.date()
+    ordered = sort_works(works)
+    routing = tuple(
+        ErpOperation(
+            op_id=op_id,
+            name=str(_related(w, "operation", "name") or ""),
+            work_centre=str(_related(w, "work_center", "name") or ""),
+            # Tryton routings carry no standard times; the floor sees 0.
+            setup_time=Decimal(0),
+            run_time_per_unit=Decimal(0),
+        )
+        for op_id, w in zip(op_ids_for(ordered), ordered, strict=True)
+    )
+    return ErpOrder(
+        order_no=order_no,
+        part_no=part_no,
+        quantity=quantity,
+        unit=str(_related(row, "unit", "symbol") or ""),
+        description=str(_related(row, "product", "name") or ""),
+        due_date=due if isinstance(due, dt.date) else None,
+        work_centre=str(_related(row, "work_center", "name") or ""),
+        routing=routing,
+    ).checked()
+
+
+def _search_all(
+    client: TrytonClient,
+    model: str,
+    domain: Sequence[Any],
+    fields: Sequence[str],
+    *,
+    batch: int,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = client.search_read(
+            model, domain, fields, order=[("id", "ASC")], limit=batch, offset=offset
+        )
+        rows.extend(page)
+        if len(page) < batch:
+            return rows
+        offset += batch
+
+
+def read_plan(
+    client: TrytonClient,
+    *,
+    order_key: OrderKey = "number",
+    work_centres: Iterable[str] | None = None,
+    cancelled_since: dt.datetime | None = None,
+    batch: int = 200,
+) -> TrytonPlan:
+    """The released productions as ErpOrders, plus cancelled and re-planned order numbers.
+
+    ``work_centres`` limits the plan to productions on those Tryton work centres (by name).
+    ``cancelled_since`` limits the cancelled numbers to productions changed since then.
+    Productions that cannot become floor orders are listed in ``skipped`` with the reason.
+    """
+    domain: list[Any] = [("state", "in", list(RELEASED_STATES))]
+    if work_centres is not None:
+        domain.append(("work_center.name", "in", list(work_centres)))
+    rows = _search_all(client, "production", domain, PRODUCTION_FIELDS, batch=batch)
+
+    works_by_production: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    ids = [int(r["id"]) for r in rows]
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        for w in _search_all(
+            client, "production.work", [("production", "in", chunk)], WORK_FIELDS, batch=1000
+        ):
+            works_by_production[int(w["production"])].append(w)
+
+    orders: list[ErpOrder] = []
+    skipped: list[tuple[str, str]] = []
+    for row in rows:
+        label = _order_no(row, order_key) or f"production id {row['id']}"
+        try:
+            orders.append(
+                production_to_order(row, works_by_production[int(row["id"])], order_key=order_key)
+            )
+        except InvalidValueError as exc:
+            skipped.append((label, str(exc)))
+
+    cancelled_domain: list[Any] = [("state", "=", "cancelled")]
+    if cancelled_since is not None:
+        cancelled_domain.append(("write_date", ">=", cancelled_since))
+    cancelled = _search_all(client, "production", cancelled_domain, ["id", order_key], batch=1000)
+    # A numbered production back in draft was released once and is being re-planned.
+    replanning = _search_all(
+        client,
+        "production",
+        [("state", "in", ["draft", "request"]), ("number", "!=", None)],
+        ["id", order_key],
+        batch=1000,
+    )
+    return TrytonPlan(
+        orders=tuple(orders),
+        cancelled=frozenset(n for r in cancelled if (n := _order_no(r, order_key))),
+        replanning=frozenset(n for r in replanning if (n := _order_no(r, order_key))),
+        skipped=tuple(skipped),
+    )

@@ -1,0 +1,1 @@
+"""Test helpers that start and seed real external systems (e.g. a Tryton server)."""
