@@ -15,7 +15,8 @@ from eventsourcing.utils import get_topic
 GENESIS = "0" * 64
 
 
-def _plain(value: Any) -> Any:
+def _tagged(value: Any) -> Any:
+    """JSON stand-ins for the non-JSON values events carry, tagged by type."""
     if isinstance(value, Decimal):
         return {"$dec": str(value)}
     if isinstance(value, datetime):
@@ -24,20 +25,20 @@ def _plain(value: Any) -> Any:
         return {"$date": value.isoformat()}
     if isinstance(value, UUID):
         return {"$uuid": value.hex}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+    raise TypeError(f"cannot hash a {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> str:
+    """One canonical JSON text for a value (sorted keys, tagged decimals, times and ids)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_tagged
+    )
 
 
 def event_hash(prev_hash: str, topic: str, fields: dict[str, Any]) -> str:
     """sha256 over the previous hash, the event's topic and its fields (chain_hash excluded)."""
     body = {k: v for k, v in fields.items() if k != "chain_hash"}
-    payload = json.dumps(
-        [prev_hash, topic, _plain(body)], sort_keys=True, separators=(",", ":"), ensure_ascii=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hashlib.sha256(canonical_json([prev_hash, topic, body]).encode()).hexdigest()
 
 
 def recompute(prev_hash: str, event: Any) -> str:

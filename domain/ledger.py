@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from domain.chain import GENESIS, _plain, recompute
+from domain.chain import GENESIS, canonical_json, recompute
 from domain.errors import (
     ConcurrencyError,
     DomainError,
@@ -40,6 +40,9 @@ from domain.workstation import Workstation
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 12
+_REFUSED = "refused"
+_RACED = "raced"
+LOCK_STRIPES = 64
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,18 @@ class Ledger(Application[UUID]):
         # The store's unique (id, version) constraint decides races: a stale cached order
         # makes the save fail, the order is evicted and the command runs again.
         "AGGREGATE_CACHE_FASTFORWARD": "n",
+        # Commands on one aggregate are serialised by a lock in this process and a failed
+        # command evicts what it touched, so the cached object need not be copied per command.
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
 
     def __init__(self, env: dict[str, str] | None = None, default_integration: str = "erp"):
         super().__init__(env)
         self.default_integration = default_integration
+        self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
+
+    def _lock(self, aggregate_id: UUID) -> threading.Lock:
+        return self._locks[aggregate_id.int % LOCK_STRIPES]
 
     # ------------------------------------------------------------------ ids and loading
 
@@ -177,9 +187,7 @@ class Ledger(Application[UUID]):
 
     @staticmethod
     def _fingerprint(command: str, integration: str, order_no: str, args: dict[str, Any]) -> str:
-        body = json.dumps(
-            [command, integration, order_no, _plain(args)], sort_keys=True, default=str
-        )
+        body = canonical_json([command, integration, order_no, args])
         return hashlib.sha256(body.encode()).hexdigest()
 
     def _execute(
@@ -213,60 +221,91 @@ class Ledger(Application[UUID]):
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 _backoff(attempt)
-            order: WorkOrder | None
-            try:
-                order = self.repository.get(oid)
-            except AggregateNotFoundError:
-                order = None
-            if order is None:
-                if create is None:
-                    raise OrderNotFoundError(order_no, integration)
-                order = create()
-                result: str | None = None
-            else:
+            with self._lock(oid):
                 try:
-                    result = decide(order)
-                except DomainError:
-                    if refused_once:
-                        raise
-                    refused_once = True
-                    self._evict(oid)
-                    continue
-            pending = order.collect_events()
-            names = tuple(type(e).__name__ for e in pending)
-            warnings = tuple(
-                getattr(e, "code", "") for e in pending if type(e).__name__ == "WarningRaised"
-            )
-            to_save: list[Any] = [*pending]
-            if key is not None:
-                outcome = {
-                    "version": order.version,
-                    "events": list(names),
-                    "warnings": list(warnings),
-                    "result": result,
-                }
-                receipt = CommandReceipt.record(key, fingerprint, order_no, outcome, actor)
-                to_save.extend(receipt.collect_events())
-            if not to_save:
-                return CommandOutcome(
-                    order_no, integration, order.version, (), (), None, result=result
-                )
-            try:
-                recordings = self.save(*to_save)
-            except IntegrityError:
-                self._evict(oid)
-                if key is not None:
-                    replay = self._replay(key, fingerprint, integration)
-                    if replay is not None:
-                        return replay
-                continue
-            if self.repository.cache is not None:
-                self.repository.cache.put(oid, order)
-            position = recordings[-1].notification.id if recordings else None
-            return CommandOutcome(
-                order_no, integration, order.version, names, warnings, position, result=result
-            )
+                    done = self._attempt(
+                        oid,
+                        order_no,
+                        integration,
+                        actor,
+                        key,
+                        fingerprint,
+                        decide,
+                        create,
+                        refused_once=refused_once,
+                    )
+                except BaseException:
+                    self._evict(oid)  # the cached order may be half-decided
+                    raise
+            if isinstance(done, CommandOutcome):
+                return done
+            refused_once = refused_once or done == _REFUSED
         raise ConcurrencyError(order_no, MAX_ATTEMPTS)
+
+    def _attempt(
+        self,
+        oid: UUID,
+        order_no: str,
+        integration: str,
+        actor: Actor,
+        key: str | None,
+        fingerprint: str,
+        decide: Callable[[WorkOrder], str | None],
+        create: Callable[[], WorkOrder] | None,
+        *,
+        refused_once: bool,
+    ) -> CommandOutcome | str:
+        """One try of a command: its outcome, or _REFUSED / _RACED to try again."""
+        order: WorkOrder | None
+        try:
+            order = self.repository.get(oid)
+        except AggregateNotFoundError:
+            order = None
+        result: str | None = None
+        if order is None:
+            if create is None:
+                raise OrderNotFoundError(order_no, integration)
+            order = create()
+        else:
+            try:
+                result = decide(order)
+            except DomainError:
+                if refused_once:
+                    raise
+                self._evict(oid)  # check the refusal once more against the store
+                return _REFUSED
+        pending = order.collect_events()
+        names = tuple(type(e).__name__ for e in pending)
+        warnings = tuple(
+            str(getattr(e, "code", "")) for e in pending if isinstance(e, WorkOrder.WarningRaised)
+        )
+        to_save: list[Any] = [*pending]
+        if key is not None:
+            outcome = {
+                "version": order.version,
+                "events": list(names),
+                "warnings": list(warnings),
+                "result": result,
+            }
+            receipt = CommandReceipt.record(key, fingerprint, order_no, outcome, actor)
+            to_save.extend(receipt.collect_events())
+        if not to_save:
+            return CommandOutcome(order_no, integration, order.version, (), (), None, result=result)
+        try:
+            recordings = self.save(*to_save)
+        except IntegrityError:
+            self._evict(oid)
+            if key is not None:
+                replay = self._replay(key, fingerprint, integration)
+                if replay is not None:
+                    return replay
+            return _RACED
+        if self.repository.cache is not None:
+            self.repository.cache.put(oid, order)
+        position = recordings[-1].notification.id if recordings else None
+        return CommandOutcome(
+            order_no, integration, order.version, names, warnings, position, result=result
+        )
 
     # ------------------------------------------------------------------ ERP commands
 
@@ -659,17 +698,21 @@ class Ledger(Application[UUID]):
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 _backoff(attempt)
-            try:
-                ws: Workstation = self.repository.get(wid)
-            except AggregateNotFoundError:
-                ws = Workstation.register(workstation, actor)
-            ws.set_active_order(integ, order_no, part_no, actor)
-            try:
-                recordings = self.save(ws)
-            except IntegrityError:
-                self._evict(wid)
-                continue
-            return recordings[-1].notification.id if recordings else None
+            with self._lock(wid):
+                try:
+                    ws: Workstation = self.repository.get(wid)
+                except AggregateNotFoundError:
+                    ws = Workstation.register(workstation, actor)
+                try:
+                    ws.set_active_order(integ, order_no, part_no, actor)
+                    recordings = self.save(ws)
+                except IntegrityError:
+                    self._evict(wid)
+                    continue
+                except BaseException:
+                    self._evict(wid)
+                    raise
+                return recordings[-1].notification.id if recordings else None
         raise ConcurrencyError(workstation, MAX_ATTEMPTS)
 
     def raise_workstation_warning(
@@ -680,17 +723,21 @@ class Ledger(Application[UUID]):
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 _backoff(attempt)
-            try:
-                ws: Workstation = self.repository.get(wid)
-            except AggregateNotFoundError:
-                ws = Workstation.register(workstation, actor)
-            ws.raise_warning(code, message, actor)
-            try:
-                recordings = self.save(ws)
-            except IntegrityError:
-                self._evict(wid)
-                continue
-            return recordings[-1].notification.id
+            with self._lock(wid):
+                try:
+                    ws: Workstation = self.repository.get(wid)
+                except AggregateNotFoundError:
+                    ws = Workstation.register(workstation, actor)
+                try:
+                    ws.raise_warning(code, message, actor)
+                    recordings = self.save(ws)
+                except IntegrityError:
+                    self._evict(wid)
+                    continue
+                except BaseException:
+                    self._evict(wid)
+                    raise
+                return recordings[-1].notification.id
         raise ConcurrencyError(workstation, MAX_ATTEMPTS)
 
     # ------------------------------------------------------------------ audit

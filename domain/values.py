@@ -17,6 +17,7 @@ from domain.errors import InvalidValueError
 NAMESPACE = uuid.UUID("5b1c2f0e-6d1a-4f7e-9a53-2f1e7c0d9b41")
 
 ROLES = ("operator", "supervisor", "auditor", "integration", "admin", "system")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _SOURCE = re.compile(r"^(api|cli|system|erp:[A-Za-z0-9_.\-]+)$")
 
 
@@ -65,7 +66,7 @@ def text(field_name: str, value: Any, *, required: bool = True, max_len: int = 2
         raise InvalidValueError(field_name, s, "must not be empty")
     if len(s) > max_len:
         raise InvalidValueError(field_name, s[:40] + "…", f"is longer than {max_len}")
-    if any(ord(c) < 32 and c != "\t" for c in s):
+    if _CONTROL.search(s):
         raise InvalidValueError(field_name, s, "contains control characters")
     return s
 
@@ -216,9 +217,12 @@ class ErpOrder:
     work_centre: str = ""
     routing: tuple[ErpOperation, ...] = ()
     unit_factors: Mapping[str, Decimal] = field(default_factory=dict)
+    _checked: bool = field(default=False, repr=False, compare=False)
 
     def checked(self) -> ErpOrder:
         """The same order with every field checked; raises InvalidValueError naming the field."""
+        if self._checked:
+            return self
         if isinstance(self.priority, bool) or not isinstance(self.priority, int):
             raise InvalidValueError("priority", self.priority, "must be a whole number")
         if self.due_date is not None and (
@@ -246,6 +250,7 @@ class ErpOrder:
             work_centre=text("work_centre", self.work_centre, required=False, max_len=60),
             routing=routing,
             unit_factors=factors,
+            _checked=True,
         )
 
     def erp_fields(self) -> dict[str, Any]:

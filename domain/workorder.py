@@ -541,9 +541,11 @@ class WorkOrder(ChainedAggregate):
     def _sync_routing(self) -> None:
         ids = self.routing_ids()
         for op_id in ids:
-            self.progress(op_id).in_routing = True
+            if op_id not in self.operations:
+                self.operations[op_id] = OperationProgress(op_id=op_id, in_routing=True)
+        known = set(ids)
         for op_id, op in self.operations.items():
-            op.in_routing = op_id in ids
+            op.in_routing = op_id in known
 
     @property
     def good_total(self) -> Decimal:
@@ -652,6 +654,10 @@ class WorkOrder(ChainedAggregate):
             erp_value=conflict.erp_value,
             floor_value=conflict.floor_value,
         )
+        pending_cancel = self.conflicts.get("status")
+        if how == Resolution.CANCEL and pending_cancel and pending_cancel.erp_value == "cancelled":
+            # The ERP's own cancellation is now what the floor did too.
+            self._trigger(self.ConflictWithdrawn, actor, field="status", erp_value="cancelled")
 
     def raise_warning(self, code: str, message: str, reference: str, actor: Actor) -> None:
         """Record an integration warning on this order."""
