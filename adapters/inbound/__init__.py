@@ -1,0 +1,1 @@
+"""ERP inbound: plan parsers, the shared sync semantics, and the watched file inbox."""

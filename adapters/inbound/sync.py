@@ -1,0 +1,287 @@
+"""The plan-import semantics every inbound transport shares (files, REST, SQL, AMQP, Tryton).
+
+Only released orders reach the floor; unchanged data records nothing; a change to an order
+the floor has not touched applies, otherwise it raises a conflict (the Ledger decides);
+cancelled orders, and open orders missing from a full-plan source, are cancelled in the
+ledger; ERP values the maps do not cover raise one warning per order and value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from adapters.config import Integration
+from adapters.mapping import MappedOrder, MappingResult, RowError
+from domain.errors import DomainError, OrderNotFoundError
+from domain.ledger import CommandOutcome, Ledger
+from domain.values import Actor
+from domain.workorder import OrderState, WorkOrder
+
+W_NOT_RELEASED = "not_released_in_erp"
+OPEN_STATES = (OrderState.RELEASED, OrderState.IN_PROGRESS)
+_RELEASED_TOPIC = f"{WorkOrder.__module__}:{WorkOrder.Released.__qualname__}"
+
+
+def erp_actor(integration: str) -> Actor:
+    """Who records ERP events for an integration."""
+    return Actor(f"sync:{integration}", "integration", f"erp:{integration}")
+
+
+def warning_key(integration: str, order_no: str, code: str, value: str) -> str:
+    """The idempotency key of a mapping warning: one warning per integration, order, code, value."""
+    digest = hashlib.sha256(
+        "\x1f".join((integration, order_no, code, value)).encode("utf-8")
+    ).hexdigest()
+    return f"erp-warning:{digest[:40]}"
+
+
+@dataclass
+class SyncSummary:
+    """What one import did, order by order, for a CLI or a log line."""
+
+    integration: str
+    released: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    not_released: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    row_errors: list[RowError] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """How many orders (or messages) fell into each outcome."""
+        return {
+            "released": len(self.released),
+            "changed": len(self.changed),
+            "conflicts": len(self.conflicts),
+            "cancelled": len(self.cancelled),
+            "unchanged": len(self.unchanged),
+            "not_released": len(self.not_released),
+            "warnings": len(self.warnings),
+            "errors": len(self.errors),
+        }
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was refused."""
+        return not self.errors
+
+    def merge(self, other: SyncSummary) -> SyncSummary:
+        """Add another import's outcome (several files in one poll)."""
+        for name in (
+            "released", "changed", "conflicts", "cancelled", "unchanged", "not_released",
+            "warnings", "errors", "row_errors",
+        ):  # fmt: skip
+            getattr(self, name).extend(getattr(other, name))
+        return self
+
+    def line(self) -> str:
+        """One line: the counts."""
+        return f"{self.integration}: " + ", ".join(f"{v} {k}" for k, v in self.counts().items())
+
+    def lines(self) -> list[str]:
+        """The counts, then every warning and error."""
+        return (
+            [self.line()]
+            + [f"  warning: {w}" for w in self.warnings]
+            + [f"  error: {e}" for e in self.errors]
+        )
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _classify(outcome: CommandOutcome) -> str:
+    events = set(outcome.events)
+    if "Released" in events:
+        return "released"
+    if "ConflictRaised" in events:
+        return "conflicts"
+    if "CancelledInErp" in events:
+        return "cancelled"
+    if events & {"ChangedInErp", "ConflictWithdrawn"}:
+        return "changed"
+    return "unchanged"
+
+
+class _Run:
+    def __init__(self, integration: Integration, ledger: Ledger) -> None:
+        self.name = integration.name
+        self.ledger = ledger
+        self.actor = erp_actor(integration.name)
+        self.summary = SyncSummary(integration.name)
+
+    def note(self, kind: str, order_no: str) -> None:
+        getattr(self.summary, kind).append(order_no)
+
+    def warn(self, order_no: str, code: str, message: str, value: str) -> None:
+        """Raise a warning on the order once: the idempotency key makes repeats a replay."""
+        try:
+            outcome = self.ledger.raise_warning(
+                order_no,
+                code,
+                message,
+                self.actor,
+                reference=value[:200],
+                integration=self.name,
+                key=warning_key(self.name, order_no, code, value),
+            )
+        except DomainError as exc:
+            self.summary.errors.append(f"order {order_no}: warning {code} not recorded: {exc}")
+            return
+        if not outcome.replayed:
+            self.summary.warnings.append(f"order {order_no}: {code}: {message}")
+
+    def receive(self, mapped: MappedOrder) -> None:
+        order_no = mapped.order_no
+        try:
+            outcome = self.ledger.receive_erp_order(mapped.order, self.actor, integration=self.name)
+        except DomainError as exc:
+            self.summary.errors.append(f"order {order_no}: {exc}")
+            return
+        self.note(_classify(outcome), order_no)
+        for ref in mapped.unmapped:
+            self.warn(order_no, ref.code, ref.message(order_no), ref.value)
+
+    def cancel(self, order_no: str, reason: str) -> None:
+        try:
+            outcome = self.ledger.cancel_in_erp(
+                order_no, self.actor, reason=reason, integration=self.name
+            )
+        except OrderNotFoundError:
+            return  # never reached the floor: nothing to cancel
+        except DomainError as exc:
+            self.summary.errors.append(f"order {order_no}: {exc}")
+            return
+        self.note(_classify(outcome), order_no)
+
+    def not_released(self, mapped: MappedOrder) -> None:
+        """An order not (or no longer) released: skipped; warned about if the floor has it."""
+        order_no = mapped.order_no
+        self.note("not_released", order_no)
+        existing = self.ledger.find_order(order_no, self.name)
+        if existing is not None and existing.state in OPEN_STATES:
+            state = mapped.raw_state or "(empty)"
+            self.warn(
+                order_no,
+                W_NOT_RELEASED,
+                f"the ERP shows order {order_no} in state {state!r}, no longer released; "
+                "the floor keeps it until the ERP cancels it",
+                state,
+            )
+
+
+def apply_batch(
+    integration: Integration,
+    ledger: Ledger,
+    orders: Iterable[MappedOrder],
+    *,
+    cancelled: Iterable[str] = (),
+    errors: Iterable[RowError] = (),
+    full_plan: bool | None = None,
+    open_orders: Callable[[], Iterable[str]] | None = None,
+) -> SyncSummary:
+    """Apply one batch of mapped ERP orders to the ledger and say what happened.
+
+    ``cancelled`` holds order numbers the source reports as cancelled outside the batch;
+    ``errors`` are the refused records of the batch (their orders are never treated as
+    missing). When the batch is the full plan (``full_plan``, default: the integration's
+    setting), ``open_orders`` returns the order numbers open on the floor for this
+    integration, and those not in the batch are cancelled — unless the batch is empty or
+    has records that could not be tied to an order, which is reported instead.
+    """
+    run = _Run(integration, ledger)
+    row_errors = list(errors)
+    run.summary.row_errors.extend(row_errors)
+    run.summary.errors.extend(str(e) for e in row_errors)
+    seen: set[str] = {e.order_no for e in row_errors if e.order_no}
+    to_cancel: dict[str, str] = {}
+    for mapped in orders:
+        seen.add(mapped.order_no)
+        if mapped.state == "released":
+            run.receive(mapped)
+        elif mapped.state == "cancelled":
+            to_cancel[mapped.order_no] = f"cancelled in the ERP (state {mapped.raw_state!r})"
+        else:
+            run.not_released(mapped)
+    for order_no in cancelled:
+        seen.add(order_no)
+        to_cancel.setdefault(order_no, "cancelled in the ERP")
+    for order_no, reason in to_cancel.items():
+        run.cancel(order_no, reason)
+
+    if full_plan if full_plan is not None else integration.full_plan:
+        if open_orders is None:
+            raise ValueError("a full-plan import needs open_orders (the orders open on the floor)")
+        if any(not e.order_no for e in row_errors):
+            run.summary.warnings.append(
+                "full plan not applied: some records could not be tied to an order number, "
+                "so no order was cancelled as missing"
+            )
+        elif not seen:
+            run.summary.warnings.append(
+                "full plan not applied: the ERP delivered no orders at all, "
+                "so no order was cancelled as missing"
+            )
+        else:
+            for order_no in sorted(set(open_orders()) - seen):
+                run.cancel(order_no, "missing from the ERP's full plan")
+    return run.summary
+
+
+def apply_mapping(
+    integration: Integration,
+    ledger: Ledger,
+    result: MappingResult,
+    *,
+    full_plan: bool | None = None,
+    open_orders: Callable[[], Iterable[str]] | None = None,
+) -> SyncSummary:
+    """Apply everything one source delivered (its mapped orders and its refused records)."""
+    return apply_batch(
+        integration,
+        ledger,
+        result.orders,
+        errors=result.errors,
+        full_plan=full_plan,
+        open_orders=open_orders,
+    )
+
+
+def open_orders_in_ledger(ledger: Ledger, integration: str, *, batch: int = 1000) -> list[str]:
+    """Order numbers open on the floor for an integration, read from the event store.
+
+    A fallback that walks the notification log; the status projection answers faster.
+    """
+    numbers: list[str] = []
+    start = 1
+    while True:
+        notes = ledger.recorder.select_notifications(start, batch, topics=[_RELEASED_TOPIC])
+        if not notes:
+            break
+        for n in notes:
+            event = ledger.mapper.to_domain_event(n)
+            if getattr(event, "integration", None) == integration:
+                numbers.append(str(getattr(event, "order_no", "")))
+        start = notes[-1].id + 1
+    open_numbers = []
+    for order_no in dict.fromkeys(numbers):
+        order = ledger.find_order(order_no, integration)
+        if order is not None and order.state in OPEN_STATES:
+            open_numbers.append(order_no)
+    return open_numbers
+
+
+__all__ = [
+    "W_NOT_RELEASED",
+    "SyncSummary",
+    "apply_batch",
+    "apply_mapping",
+    "erp_actor",
+    "open_orders_in_ledger",
+    "warning_key",
+]
