@@ -25,8 +25,8 @@ from eventsourcing.domain import Aggregate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.settings import Settings, build_ledger, store_env  # noqa: E402
-from domain import Actor, ErpOperation, ErpOrder  # noqa: E402
+from adapters.settings import Settings, build_ledger, store_env
+from domain import Actor, ErpOperation, ErpOrder
 
 ERP = Actor("bench", "integration", "erp:erp")
 OPERATOR = Actor("bench-op", "operator", "api")
