@@ -195,7 +195,8 @@ class WorkOrder(ChainedAggregate):
             o.last_activity = None
 
     class ChangedInErp(Event):
-        """The ERP changed an order with no floor activity; the change applies directly."""
+        """The ERP changed the order and the change applies directly (no floor activity yet,
+        or the ERP now agrees with what the floor already has)."""
 
         changes: list[dict[str, Any]]
 
@@ -209,7 +210,7 @@ class WorkOrder(ChainedAggregate):
                 o.erp[c["field"]] = c["new"]
                 o.floor[c["field"]] = c["new"]
             if o.floor["status"] == "released" and o.state == OrderState.CANCELLED:
-                o.state = OrderState.RELEASED
+                o.state = OrderState.IN_PROGRESS if o.floor_activity else OrderState.RELEASED
             o._sync_routing()
 
     class CancelledInErp(Event):
@@ -474,6 +475,9 @@ class WorkOrder(ChainedAggregate):
                 o.floor[self.field] = self.erp_value
                 if self.field == "status" and self.erp_value == "cancelled":
                     o.state = OrderState.CANCELLED
+                elif self.field == "status" and o.state == OrderState.CANCELLED:
+                    # The ERP released the order again and the supervisor agreed.
+                    o.state = OrderState.IN_PROGRESS if o.floor_activity else OrderState.RELEASED
                 o._sync_routing()
             elif self.resolution == Resolution.CANCEL:
                 o.floor["status"] = "cancelled"
@@ -617,11 +621,22 @@ class WorkOrder(ChainedAggregate):
                 changes=[{"field": f, "old": self.erp[f], "new": incoming[f]} for f in changed],
             )
             return
+        agreed = [
+            f for f in changed if _same(incoming[f], self.floor[f]) and f not in self.conflicts
+        ]
+        if agreed:
+            # The ERP now says what the floor already has: record it, nothing to decide.
+            self._trigger(
+                self.ChangedInErp,
+                actor,
+                changes=[{"field": f, "old": self.erp[f], "new": incoming[f]} for f in agreed],
+            )
         for f in changed:
             new = incoming[f]
+            if f in agreed:
+                continue
             if _same(new, self.floor[f]):
-                if f in self.conflicts:
-                    self._trigger(self.ConflictWithdrawn, actor, field=f, erp_value=new)
+                self._trigger(self.ConflictWithdrawn, actor, field=f, erp_value=new)
                 continue
             pending = self.conflicts.get(f)
             self._trigger(
@@ -676,6 +691,13 @@ class WorkOrder(ChainedAggregate):
             self.raise_warning(
                 W_ORDER_CANCELLED,
                 f"order {self.order_no} is cancelled; the floor action was recorded anyway",
+                self.order_no,
+                actor,
+            )
+        elif self.state == OrderState.COMPLETED:
+            self.raise_warning(
+                W_ORDER_COMPLETED,
+                f"order {self.order_no} is completed; the floor action was recorded anyway",
                 self.order_no,
                 actor,
             )

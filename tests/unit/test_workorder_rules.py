@@ -323,3 +323,24 @@ def test_a_cancelled_order_reappearing_as_released_in_the_erp_is_reinstated() ->
     order.cancel_in_erp(ERP)
     order.receive_erp_state(replace(an_erp_order()), ERP)
     assert order.state == OrderState.RELEASED
+
+
+def test_a_floor_action_after_the_order_was_completed_is_recorded_with_a_warning() -> None:
+    order = a_released_order()
+    order.complete_order(OPERATOR)
+    order.collect_events()
+    order.report_quantity("20", OPERATOR, rework=1)
+    assert [e.code for e in order.collect_events() if hasattr(e, "code")] == ["order_completed"]
+
+
+def test_accepting_the_erps_release_of_a_cancelled_running_order_reinstates_it() -> None:
+    order = a_released_order()
+    order.start_operation("10", OPERATOR)
+    order.receive_erp_state(an_erp_order(quantity=Decimal(3)), ERP)
+    order.resolve_conflict("quantity", "cancel", "", SUPERVISOR)
+    assert order.state == OrderState.CANCELLED
+    order.cancel_in_erp(ERP)  # the ERP follows: nothing to decide
+    order.receive_erp_state(an_erp_order(quantity=Decimal(3)), ERP)  # and releases it again
+    assert order.conflicts["status"].erp_value == "released"
+    order.resolve_conflict("status", "accept_erp", "", SUPERVISOR)
+    assert order.state == OrderState.IN_PROGRESS

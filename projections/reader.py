@@ -1,0 +1,154 @@
+"""Reading the views: the query functions the HTTP API and the CLI serve."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from projections import conflicts as _conflicts
+from projections import plan as _plan
+from projections import script as _script
+from projections import status as _status
+from projections import warnings_view as _warnings
+from projections.conflicts import ConflictRow
+from projections.plan import ActiveOrder, WorkCentrePlan
+from projections.runner import T_TRACKING
+from projections.script import ScriptFilter, ScriptRow
+from projections.status import OrderStatus, OrderSummary
+from projections.store import Db, ViewStore, connection_errors
+from projections.warnings_view import WarningRow
+
+T = TypeVar("T")
+
+
+class ViewReader:
+    """Read-only access to the views (one connection per thread, reopened when lost)."""
+
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+        self._local = threading.local()
+        self._all: list[Db] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_ledger(cls, ledger: Any) -> ViewReader:
+        return cls(ViewStore.for_ledger(ledger))
+
+    def _run(self, fn: Callable[[Db], T]) -> T:
+        for attempt in (1, 2):
+            db: Db | None = getattr(self._local, "db", None)
+            if db is None:
+                db = self.store.connect()
+                self._local.db = db
+                with self._lock:
+                    self._all.append(db)
+            try:
+                return fn(db)
+            except connection_errors():
+                db.close()
+                self._local.db = None
+                if attempt == 2:
+                    raise
+            except Exception:
+                db.rollback()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def plan(self, work_centre: str, integration: str | None = None) -> WorkCentrePlan:
+        """Open operations at a work centre (due date, then priority) and its active order."""
+        return self._run(lambda db: _plan.plan(db, work_centre, integration=integration))
+
+    def work_centres(self) -> list[str]:
+        """Work centres with open operations or a known measuring point."""
+        return self._run(_plan.work_centres)
+
+    def active_orders(self) -> list[ActiveOrder]:
+        """The order running on each measuring point (mode A)."""
+        return self._run(_plan.active_orders)
+
+    def status(self, order_no: str, integration: str) -> OrderStatus | None:
+        """One order's state, operations, totals and counts; None when unknown."""
+        return self._run(lambda db: _status.status(db, order_no, integration))
+
+    def orders(
+        self,
+        *,
+        integration: str | None = None,
+        state: str | None = None,
+        limit: int = 500,
+        offset: int = 0,
+    ) -> list[OrderSummary]:
+        """Orders with their totals, most recent floor activity first."""
+        return self._run(
+            lambda db: _status.status_list(
+                db, integration=integration, state=state, limit=limit, offset=offset
+            )
+        )
+
+    def report_script(self, filters: ScriptFilter | None = None) -> list[ScriptRow]:
+        """Report-script rows in ledger order."""
+        return self._run(lambda db: _script.report_script(db, filters))
+
+    def conflicts(
+        self,
+        open_only: bool = False,
+        *,
+        integration: str | None = None,
+        order_no: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[ConflictRow]:
+        """Conflicts, oldest first."""
+        return self._run(
+            lambda db: _conflicts.conflicts(
+                db,
+                open_only=open_only,
+                integration=integration,
+                order_no=order_no,
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    def warnings(
+        self,
+        relevant_only: bool = False,
+        *,
+        integration: str | None = None,
+        order_no: str | None = None,
+        workstation: str | None = None,
+        code: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[WarningRow]:
+        """Warnings, newest first."""
+        return self._run(
+            lambda db: _warnings.warnings(
+                db,
+                relevant_only=relevant_only,
+                integration=integration,
+                order_no=order_no,
+                workstation=workstation,
+                code=code,
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    def positions(self) -> dict[str, int]:
+        """Each view's ledger position."""
+
+        def read(db: Db) -> dict[str, int]:
+            rows = db.query(f"SELECT view, position FROM {T_TRACKING}")
+            db.end_read()
+            return {str(r[0]): int(r[1]) for r in rows}
+
+        return self._run(read)
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all = []
+        self._local = threading.local()

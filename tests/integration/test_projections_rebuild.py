@@ -1,0 +1,147 @@
+"""A view rebuilt from scratch equals the view built live, for random event histories."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import date
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain import DomainError, Ledger
+from projections import ViewReader, ViewRunner
+from tests.support.floor import (
+    ERP,
+    OPERATOR,
+    SUPERVISOR,
+    assert_status_matches_aggregate,
+    at,
+    dump,
+    order,
+)
+
+ORDERS = ("1", "2", "3")
+OPS = ("10", "20", "30")
+
+step = st.one_of(
+    st.tuples(st.just("erp"), st.sampled_from(ORDERS), st.integers(1, 3), st.integers(40, 60)),
+    st.tuples(st.just("cancel"), st.sampled_from(ORDERS)),
+    st.tuples(
+        st.sampled_from(["start", "pause", "resume", "complete"]),
+        st.sampled_from(ORDERS),
+        st.sampled_from(OPS),
+    ),
+    st.tuples(
+        st.just("qty"),
+        st.sampled_from(ORDERS),
+        st.sampled_from(OPS),
+        st.integers(0, 30),
+        st.integers(0, 3),
+        st.sampled_from(["BURR", "DENT"]),
+    ),
+    st.tuples(st.just("report"), st.sampled_from(ORDERS), st.sampled_from(OPS)),
+    st.tuples(st.just("key"), st.sampled_from(ORDERS)),
+    st.tuples(
+        st.just("resolve"),
+        st.sampled_from(ORDERS),
+        st.sampled_from(["accept_erp", "keep_floor", "cancel"]),
+    ),
+    st.tuples(st.just("complete_order"), st.sampled_from(ORDERS)),
+    st.tuples(st.just("active"), st.sampled_from(["WC-1", "WC-2"]), st.sampled_from(ORDERS)),
+    st.tuples(st.just("catch_up")),
+)
+
+
+def _apply(ledger: Ledger, runner: ViewRunner, integ: str, n: int, s: tuple[Any, ...]) -> None:
+    kw = {"integration": integ}
+    kind = s[0]
+    if kind == "catch_up":
+        runner.catch_up()
+    elif kind == "erp":
+        _, no, n_ops, qty = s
+        ops = tuple((op, f"WC-{i % 2 + 1}") for i, op in enumerate(OPS[:n_ops]))
+        ledger.receive_erp_order(
+            order(no, quantity=qty, due=date(2030, 1, n_ops), ops=ops), ERP, **kw
+        )
+    elif kind == "cancel":
+        ledger.cancel_in_erp(s[1], ERP, **kw)
+    elif kind == "start":
+        ledger.start_operation(s[1], s[2], OPERATOR, at=at(n), **kw)
+    elif kind == "pause":
+        ledger.pause_operation(s[1], s[2], "WAIT", OPERATOR, at=at(n), **kw)
+    elif kind == "resume":
+        ledger.resume_operation(s[1], s[2], OPERATOR, at=at(n), **kw)
+    elif kind == "complete":
+        ledger.complete_operation(s[1], s[2], OPERATOR, at=at(n), **kw)
+    elif kind == "qty":
+        _, no, op, good, scrap, reason = s
+        if good or scrap:
+            ledger.report_quantity(
+                no, op, OPERATOR, good=good, scrap=scrap, scrap_reason=reason, at=at(n), **kw
+            )
+    elif kind == "report":
+        ledger.submit_report(
+            s[1],
+            s[2],
+            OPERATOR,
+            started_at=at(n - 5),
+            ended_at=at(n),
+            good=3,
+            scrap={"BURR": 1},
+            **kw,
+        )
+    elif kind == "key":
+        o = ledger.get_order(s[1], integ)
+        for row_id, keyed in o.script_rows.items():
+            if not keyed:
+                ledger.mark_row_keyed(s[1], row_id, SUPERVISOR, **kw)
+                break
+    elif kind == "resolve":
+        o = ledger.get_order(s[1], integ)
+        for field in list(o.conflicts):
+            ledger.resolve_conflict(s[1], field, s[2], SUPERVISOR, **kw)
+            break
+    elif kind == "complete_order":
+        ledger.complete_order(s[1], OPERATOR, at=at(n), **kw)
+    elif kind == "active":
+        ledger.set_active_order(s[1], s[2], OPERATOR, integration=integ)
+
+
+def test_a_view_rebuilt_from_scratch_equals_the_view_built_live(ledger: Ledger) -> None:
+    runner = ViewRunner(ledger, batch_size=3)
+    reader = ViewReader(runner.store)
+    runner.setup()
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(steps=st.lists(step, min_size=1, max_size=40))
+    def check(steps: list[tuple[Any, ...]]) -> None:
+        integ = "h" + uuid.uuid4().hex[:8]
+        ledger.receive_erp_order(order("1"), ERP, integration=integ)
+        for n, s in enumerate(steps):
+            with contextlib.suppress(DomainError):
+                _apply(ledger, runner, integ, n + 10, s)
+        runner.catch_up()
+        for no in ORDERS:
+            if ledger.find_order(no, integ) is not None:
+                assert_status_matches_aggregate(ledger, reader.status(no, integ), no, integ)
+        db = runner.store.connect()
+        try:
+            live = {name: dump(db, v.tables) for name, v in runner.views.items()}
+            for name in runner.views:
+                runner.rebuild(name)
+            rebuilt = {name: dump(db, v.tables) for name, v in runner.views.items()}
+        finally:
+            db.close()
+        assert rebuilt == live
+
+    try:
+        check()
+    finally:
+        reader.close()
+        runner.close()
