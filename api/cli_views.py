@@ -1,0 +1,235 @@
+"""CLI commands over the read models: views status/rebuild/run, plan, status, report-script."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from domain import Ledger
+from projections import ScriptFilter, ViewReader, ViewRunner
+from projections.export import write_csv, write_xlsx
+
+views_app = typer.Typer(
+    help="The read models: their positions, rebuilding, following live.", no_args_is_help=True
+)
+
+
+@contextmanager
+def open_views(catch_up: bool = True) -> Iterator[tuple[Ledger, ViewRunner, ViewReader]]:
+    """The ledger, a view runner and a reader; views caught up first unless told otherwise."""
+    from api.cli import open_ledger
+
+    with open_ledger() as ledger:
+        runner = ViewRunner(ledger)
+        reader = ViewReader.for_ledger(ledger)
+        try:
+            runner.setup()
+            if catch_up:
+                runner.catch_up()
+            yield ledger, runner, reader
+        finally:
+            reader.close()
+            runner.close()
+
+
+def _known_view(runner: ViewRunner, name: str) -> None:
+    if name not in runner.views:
+        from api.cli import err
+
+        err.print(f"[red]unknown view[/red] {name!r}: one of {', '.join(runner.views)}")
+        raise typer.Exit(2)
+
+
+@views_app.command("status")
+def views_status() -> None:
+    """Each view's position and its lag behind the ledger (does not catch up first)."""
+    from api.cli import console
+
+    with open_views(catch_up=False) as (_ledger, runner, _reader):
+        head = runner.head()
+        table = Table(title=f"Views (ledger head {head})")
+        for col in ("view", "position", "lag (events)"):
+            table.add_column(col)
+        for name, pos in runner.positions().items():
+            table.add_row(name, str(pos), str(max(0, head - pos)))
+        console.print(table)
+
+
+@views_app.command("rebuild")
+def views_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One view (default: all).")] = None,
+) -> None:
+    """Drop a view (or all) and replay the whole ledger into it, with a progress bar."""
+    from api.cli import console
+
+    with open_views(catch_up=False) as (_ledger, runner, _reader):
+        names = list(runner.views)
+        if name is not None:
+            _known_view(runner, name)
+            names = [name]
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            for view in names:
+                task = bar.add_task(f"rebuild {view}", total=None)
+
+                def advance(cur: int, tot: int, t: TaskID = task) -> None:
+                    bar.update(t, completed=cur, total=tot)
+
+                result = runner.rebuild(view, progress=advance)
+                bar.console.print(
+                    f"{view}: {result.events:,} events in {result.seconds:.2f} s "
+                    f"({result.events_per_second:,.0f} events/s)"
+                )
+
+
+@views_app.command("run")
+def views_run() -> None:
+    """Follow the ledger live, keeping every view current until interrupted."""
+    from api.cli import console
+
+    with open_views(catch_up=False) as (_ledger, runner, _reader):
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        console.print("following the ledger; Ctrl-C to stop")
+        runner.run_forever(stop)
+
+
+def plan(
+    work_centre: Annotated[str, typer.Argument(help="Work centre / measuring point.")],
+    integration: Annotated[str | None, typer.Option(help="Only this integration.")] = None,
+) -> None:
+    """The plan of a work centre: open orders and their operations there, by due date."""
+    from api.cli import console
+
+    with open_views() as (_ledger, _runner, reader):
+        p = reader.plan(work_centre, integration)
+    if p.active is not None:
+        console.print(
+            f"running on {work_centre}: order {p.active.order_no} ({p.active.part_no or '?'})"
+        )
+    if not p.entries:
+        console.print(f"no open orders at {work_centre}")
+        return
+    table = Table(title=f"Plan of {work_centre}")
+    for col in ("due", "prio", "order", "part", "qty", "op", "operation", "state", "good"):
+        table.add_column(col)
+    for e in p.entries:
+        table.add_row(
+            str(e.due_date or "—"),
+            str(e.priority),
+            e.order_no,
+            e.part_no,
+            f"{e.quantity} {e.unit}",
+            e.op_id,
+            e.op_name,
+            e.op_state,
+            str(e.good),
+        )
+    console.print(table)
+
+
+def status(
+    order_no: Annotated[str, typer.Argument(help="The ERP order number.")],
+    integration: Annotated[
+        str | None, typer.Option(help="Integration (default: configured).")
+    ] = None,
+) -> None:
+    """An order's status: state, operations, quantities, times, open conflicts and warnings."""
+    from api.cli import console, err
+
+    with open_views() as (ledger, _runner, reader):
+        integ = integration or ledger.default_integration
+        s = reader.status(order_no, integ)
+    if s is None:
+        err.print(f"[red]not found:[/red] order {order_no!r} (integration {integ!r})")
+        raise typer.Exit(1)
+    scrap = ", ".join(f"{k or '?'} {v}" for k, v in s.scrap.items()) or "0"
+    console.print(
+        f"order {s.order_no} — {s.part_no} {s.description}\n"
+        f"state {s.state}; quantity {s.quantity} {s.unit}; due {s.due_date or '—'}; "
+        f"priority {s.priority}\n"
+        f"good {s.good}, scrap {scrap}, rework {s.rework}; run {s.run_seconds / 60:.1f} min "
+        f"against standard {s.standard_minutes:.1f} min\n"
+        f"open conflicts {s.open_conflicts}, open warnings {s.open_warnings}; "
+        f"last activity {s.last_activity or '—'}"
+    )
+    table = Table()
+    for col in (
+        "op",
+        "name",
+        "work centre",
+        "state",
+        "good",
+        "scrap",
+        "rework",
+        "run min",
+        "std min",
+    ):
+        table.add_column(col)
+    for op in s.operations:
+        table.add_row(
+            op.op_id,
+            op.name,
+            op.work_centre,
+            op.state,
+            str(op.good),
+            str(sum(op.scrap.values())),
+            str(op.rework),
+            f"{op.run_seconds / 60:.1f}",
+            f"{op.standard_minutes:.1f}",
+        )
+    console.print(table)
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+def report_script(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or xlsx.")] = ExportFormat.csv,
+    integration: Annotated[str | None, typer.Option(help="Only this integration.")] = None,
+    unkeyed: Annotated[bool, typer.Option(help="Only rows not yet keyed into the ERP.")] = False,
+) -> None:
+    """Export the report script (rows to key into the ERP by hand) as CSV or XLSX."""
+    from api.cli import console
+
+    started = time.perf_counter()
+    with open_views() as (_ledger, _runner, reader):
+        rows = reader.report_script(
+            ScriptFilter(integration=integration, keyed=False if unkeyed else None)
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    if fmt == ExportFormat.csv:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            n = write_csv(rows, fh)
+    else:
+        n = write_xlsx(rows, tmp)
+    tmp.replace(out)
+    console.print(f"{n} row(s) written to {out} in {time.perf_counter() - started:.2f} s")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the view commands to the main CLI."""
+    app.add_typer(views_app, name="views")
+    app.command("plan")(plan)
+    app.command("status")(status)
+    app.command("report-script")(report_script)

@@ -1,0 +1,60 @@
+"""The views CLI a planner or supervisor uses: plan, status, report script, rebuild."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import openpyxl
+
+from tests.e2e.test_cli_demo import run_cli
+
+
+def _demo(db: Path) -> str:
+    assert run_cli("demo", db=db).returncode == 0
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT json_extract(CAST(state AS TEXT), '$.order_no') FROM stored_events LIMIT 1"
+        ).fetchone()
+    return str(row[0])
+
+
+def test_plan_status_and_report_script_show_the_demo_shift(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    order_no = _demo(db)
+    plan = run_cli("plan", "COAT-1", db=db)
+    assert plan.returncode == 0, plan.stderr
+    assert order_no in plan.stdout and "running" in plan.stdout
+    status = run_cli("status", order_no, "--integration", "demo", db=db)
+    assert status.returncode == 0, status.stderr
+    assert "scrap BURR 2" in status.stdout and "in_progress" in status.stdout
+    out = tmp_path / "script.xlsx"
+    export = run_cli("report-script", "--format", "xlsx", "--out", str(out), db=db)
+    assert export.returncode == 0, export.stderr
+    rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
+    assert len(rows) == 1 + 3  # header, two completed operations and one report
+    assert {r[rows[0].index("order_no")] for r in rows[1:]} == {order_no}
+
+
+def test_views_rebuild_reports_events_per_second_and_views_status_shows_no_lag(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "v.db"
+    _demo(db)
+    before = run_cli("views", "status", db=db)
+    assert "14" in before.stdout
+    rebuilt = run_cli("views", "rebuild", db=db)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "events/s" in rebuilt.stdout
+    after = run_cli("views", "status", db=db)
+    lags = [line.split("│")[3].strip() for line in after.stdout.splitlines() if "│" in line]
+    assert lags and set(lags) == {"0"}
+
+
+def test_an_unknown_view_or_order_is_named_in_the_error(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    _demo(db)
+    bad = run_cli("views", "rebuild", "nope", db=db)
+    assert bad.returncode == 2 and "'nope'" in bad.stderr
+    missing = run_cli("status", "WO-404", db=db)
+    assert missing.returncode == 1 and "'WO-404'" in missing.stderr
