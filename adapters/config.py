@@ -286,6 +286,7 @@ class AmqpInbound(_Inbound, _SecretRefs):
     queue: str = Field(min_length=1)
     dead_letter_queue: str | None = None
     format: Literal["json", "b2mml"] = "json"
+    items_path: str = ""
     prefetch: int = Field(default=50, ge=1, le=10_000)
 
 
@@ -339,6 +340,8 @@ class FieldMap(_Model):
     run_time: str | None = "run_time"
     time_unit: Literal["min", "h", "s"] = "min"
     decimal_comma: bool = False
+    # Mode A (order sniffing): the field naming the measuring point an order is running on.
+    measuring_point: str = "measuring_point"
 
     @model_validator(mode="after")
     def _states_disjoint(self) -> FieldMap:

@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="Auditors' checks of the stored history.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+token_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -148,6 +150,255 @@ def run() -> None:
     settings = load_settings()
     console.print(f"floorledger on {settings.redacted_url()}")
     demo()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (FLOORLEDGER_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (FLOORLEDGER_PORT, 8000).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (FLOORLEDGER_WORKERS, 1).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+) -> None:
+    """Serve the HTTP API for the floor, supervisors, auditors and ERP pushes (uvicorn)."""
+    import os
+
+    import uvicorn
+
+    from api.runtime import ApiSettings
+
+    try:
+        settings = ApiSettings()
+    except ValidationError as exc:
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e["loc"])
+            err.print(f"[red]configuration error[/red] FLOORLEDGER_{loc.upper()}: {e['msg']}")
+        raise typer.Exit(2) from None
+    host = host or settings.host
+    port = settings.port if port is None else port
+    workers = workers or settings.workers
+    # Each worker builds its own app from the environment (create_app is the factory).
+    os.environ["FLOORLEDGER_HOST"] = host
+    os.environ["FLOORLEDGER_PORT"] = str(port)
+    err.print(
+        f"floorledger API on http://{host}:{port} ({workers} worker(s)), "
+        f"store {settings.redacted_url()}"
+    )
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+    )
+
+
+@contextmanager
+def open_tokens() -> Iterator[Any]:
+    """The token store of the configured database; refusals become a message and exit 1."""
+    from adapters.tokens import TokenError, TokenStore
+
+    settings = load_settings()
+    store = TokenStore(settings, cache_seconds=0)
+    try:
+        store.setup()
+    except Exception as exc:
+        err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
+        raise typer.Exit(3) from None
+    try:
+        yield store
+    except TokenError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who the token acts as (recorded on events).")],
+    role: Annotated[str, typer.Option(help="operator, supervisor, auditor, integration or admin.")],
+    work_centre: Annotated[
+        str | None, typer.Option(help="Limit an operator to one work centre.")
+    ] = None,
+) -> None:
+    """Create an API token and print it once (only its hash is stored)."""
+    with open_tokens() as store:
+        token, secret = store.create(name, role, work_centre)
+    scope = f", work centre {token.work_centre}" if token.work_centre else ""
+    err.print(f"created token {token.name!r} ({token.role}{scope}); it is shown only once:")
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List API tokens: name, role, work centre, created, revoked (never the secret)."""
+    with open_tokens() as store:
+        tokens = store.list()
+    if as_json:
+        typer.echo(json.dumps([t.__dict__ for t in tokens], indent=2))
+        return
+    table = Table(title="API tokens")
+    for col in ("name", "role", "work centre", "created", "revoked"):
+        table.add_column(col)
+    for t in tokens:
+        table.add_row(t.name, t.role, t.work_centre or "", t.created_at, t.revoked_at or "")
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke an API token by name (401 within FLOORLEDGER_TOKEN_CACHE_SECONDS, default 5)."""
+    with open_tokens() as store:
+        revoked = store.revoke(name)
+    if not revoked:
+        err.print(f"[red]no active token named {name!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked token {name!r}")
+
+
+# ---------------------------------------------------------------------------- ERP sync
+
+mapping_app = typer.Typer(
+    help="Master-data alignment between the ERP and the floor.", no_args_is_help=True
+)
+app.add_typer(mapping_app, name="mapping")
+
+SHOWN_ORDERS = 20
+
+
+def load_integrations(integration: str | None = None) -> Any:
+    """The integration configuration ($FLOORLEDGER_CONFIG); each problem printed, exit 2."""
+    from rich.markup import escape
+
+    from adapters.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+        if integration is not None:
+            config.get(integration)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    return config
+
+
+def _orders(numbers: list[str]) -> str:
+    shown = ", ".join(numbers[:SHOWN_ORDERS])
+    more = len(numbers) - SHOWN_ORDERS
+    return shown + (f" … and {more} more" if more > 0 else "")
+
+
+def print_summary(summary: Any) -> None:
+    """What one integration's pass changed: counts, the orders by outcome, warnings, errors."""
+    from rich.markup import escape
+
+    colour = "red" if summary.errors else "green"
+    console.print(f"[{colour}]{escape(summary.line())}[/{colour}]")
+    for kind in ("released", "changed", "conflicts", "cancelled", "not_released"):
+        numbers = getattr(summary, kind)
+        if numbers:
+            console.print(f"  {kind}: {escape(_orders(numbers))}", soft_wrap=True)
+    for w in summary.warnings:
+        console.print(f"  [yellow]warning[/yellow]: {escape(w)}", soft_wrap=True)
+    for e in summary.errors:
+        console.print(f"  [red]error[/red]: {escape(e)}", soft_wrap=True)
+
+
+@app.command()
+def sync(
+    once: Annotated[
+        bool, typer.Option("--once", help="Do one pass, print what changed, and exit.")
+    ] = False,
+    integration: Annotated[
+        str | None, typer.Option("--integration", help="Only this integration (by name).")
+    ] = None,
+) -> None:
+    """Pull the plan from every ERP integration: a long-running worker, or one pass (--once)."""
+    import logging
+    import signal
+    import threading
+
+    from adapters.config import IntegrationsConfig
+    from adapters.inbound.worker import Worker
+
+    config = load_integrations(integration)
+    if integration is not None:
+        config = IntegrationsConfig(integrations=[config.get(integration)])
+    with open_ledger() as ledger:
+        if once:
+            results = Worker(config, ledger).run_once()
+            for summary in results.values():
+                print_summary(summary)
+            if any(s.errors for s in results.values()):
+                raise typer.Exit(1)
+            return
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s"
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        err.print(f"floorledger sync: {len(config.integrations)} integration(s); Ctrl-C stops")
+        Worker(config, ledger).run_forever(stop)
+
+
+@mapping_app.command("check")
+def mapping_check(
+    integration: Annotated[
+        str | None, typer.Option("--integration", help="Only this integration (by name).")
+    ] = None,
+) -> None:
+    """List every ERP value the value maps do not cover, with counts and example orders."""
+    from rich.markup import escape
+
+    from adapters.config import ConfigError
+    from adapters.inbound.sync import SourceUnavailable
+    from adapters.inbound.worker import check_integration
+
+    config = load_integrations(integration)
+    failed = False
+    for integ in [config.get(integration)] if integration else config.integrations:
+        try:
+            check = check_integration(integ)
+        except (SourceUnavailable, ConfigError, OSError) as exc:
+            err.print(f"[red]{integ.name}: cannot read the ERP data[/red]: {escape(str(exc))}")
+            failed = True
+            continue
+        if check.ok:
+            console.print(
+                f"[green]{integ.name}[/green]: all values of {check.orders_seen} order(s) "
+                "are covered by the maps"
+            )
+            continue
+        table = Table(title=f"{integ.name}: values the maps do not cover")
+        for col in ("map", "ERP value", "seen", "example orders"):
+            table.add_column(col, overflow="fold")
+        for u in check.uncovered():
+            table.add_row(u.kind.replace("_", " "), u.value, str(u.count), ", ".join(u.examples))
+        console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _register_view_commands() -> None:
+    from api.cli_views import register
+
+    register(app)
+
+
+_register_view_commands()
 
 
 def main() -> None:

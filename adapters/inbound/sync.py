@@ -12,6 +12,8 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from eventsourcing.persistence import IntegrityError
+
 from adapters.config import Integration
 from adapters.mapping import MappedOrder, MappingResult, RowError
 from domain.errors import DomainError, OrderNotFoundError
@@ -20,8 +22,18 @@ from domain.values import Actor
 from domain.workorder import OrderState, WorkOrder
 
 W_NOT_RELEASED = "not_released_in_erp"
+BULK_CHUNK = 500
 OPEN_STATES = (OrderState.RELEASED, OrderState.IN_PROGRESS)
 _RELEASED_TOPIC = f"{WorkOrder.__module__}:{WorkOrder.Released.__qualname__}"
+
+
+class SourceUnavailable(Exception):
+    """The ERP source could not be reached or read as a whole; nothing of this pass was applied."""
+
+    def __init__(self, integration: str, reason: str) -> None:
+        super().__init__(f"{integration}: the ERP source is unavailable: {reason}")
+        self.integration = integration
+        self.reason = reason
 
 
 def erp_actor(integration: str) -> Actor:
@@ -147,6 +159,24 @@ class _Run:
         for ref in mapped.unmapped:
             self.warn(order_no, ref.code, ref.message(order_no), ref.value)
 
+    def receive_new(self, batch: list[MappedOrder]) -> None:
+        """Release orders believed new in one transaction; if any is known, go order by order."""
+        if not batch:
+            return
+        try:
+            aggregates = [
+                WorkOrder.release(self.name, m.order.checked(), self.actor) for m in batch
+            ]
+            self.ledger.save(*aggregates)
+        except (IntegrityError, DomainError):
+            for mapped in batch:
+                self.receive(mapped)
+            return
+        for mapped in batch:
+            self.note("released", mapped.order_no)
+            for ref in mapped.unmapped:
+                self.warn(mapped.order_no, ref.code, ref.message(mapped.order_no), ref.value)
+
     def cancel(self, order_no: str, reason: str) -> None:
         try:
             outcome = self.ledger.cancel_in_erp(
@@ -184,6 +214,7 @@ def apply_batch(
     errors: Iterable[RowError] = (),
     full_plan: bool | None = None,
     open_orders: Callable[[], Iterable[str]] | None = None,
+    bulk: bool = False,
 ) -> SyncSummary:
     """Apply one batch of mapped ERP orders to the ledger and say what happened.
 
@@ -193,8 +224,13 @@ def apply_batch(
     setting), ``open_orders`` returns the order numbers open on the floor for this
     integration, and those not in the batch are cancelled — unless the batch is empty or
     has records that could not be tied to an order, which is reported instead.
+
+    With ``bulk``, released orders are saved in chunks of ``BULK_CHUNK`` in one transaction
+    each; a chunk holding an order the ledger already knows is applied order by order, so
+    the outcome is the same as without ``bulk``, only faster for a plan of new orders.
     """
     run = _Run(integration, ledger)
+    pending: list[MappedOrder] = []
     row_errors = list(errors)
     run.summary.row_errors.extend(row_errors)
     run.summary.errors.extend(str(e) for e in row_errors)
@@ -202,12 +238,18 @@ def apply_batch(
     to_cancel: dict[str, str] = {}
     for mapped in orders:
         seen.add(mapped.order_no)
-        if mapped.state == "released":
+        if mapped.state == "released" and bulk:
+            pending.append(mapped)
+            if len(pending) >= BULK_CHUNK:
+                run.receive_new(pending)
+                pending = []
+        elif mapped.state == "released":
             run.receive(mapped)
         elif mapped.state == "cancelled":
             to_cancel[mapped.order_no] = f"cancelled in the ERP (state {mapped.raw_state!r})"
         else:
             run.not_released(mapped)
+    run.receive_new(pending)
     for order_no in cancelled:
         seen.add(order_no)
         to_cancel.setdefault(order_no, "cancelled in the ERP")
@@ -240,6 +282,7 @@ def apply_mapping(
     *,
     full_plan: bool | None = None,
     open_orders: Callable[[], Iterable[str]] | None = None,
+    bulk: bool = False,
 ) -> SyncSummary:
     """Apply everything one source delivered (its mapped orders and its refused records)."""
     return apply_batch(
@@ -249,6 +292,7 @@ def apply_mapping(
         errors=result.errors,
         full_plan=full_plan,
         open_orders=open_orders,
+        bulk=bulk,
     )
 
 
@@ -277,7 +321,9 @@ def open_orders_in_ledger(ledger: Ledger, integration: str, *, batch: int = 1000
 
 
 __all__ = [
+    "BULK_CHUNK",
     "W_NOT_RELEASED",
+    "SourceUnavailable",
     "SyncSummary",
     "apply_batch",
     "apply_mapping",

@@ -24,23 +24,9 @@ from adapters.tryton.client import (
 from adapters.tryton.inbound import read_plan
 from adapters.tryton.outbound import TrytonWriteback, WritebackRefused
 from domain.values import ErpOperation
-from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer, tryton_server_session
+from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer
 
 pytestmark = pytest.mark.tryton
-
-
-@pytest.fixture(scope="session")
-def tryton_server() -> Iterator[TrytonServer]:
-    """A running Tryton server on a throwaway database for the whole test session."""
-    yield from tryton_server_session()
-
-
-@pytest.fixture
-def server(tryton_server: TrytonServer) -> TrytonServer:
-    """The session's server, started again if a test left it stopped."""
-    if not tryton_server.running:
-        tryton_server.start()
-    return tryton_server
 
 
 @pytest.fixture
@@ -48,13 +34,6 @@ def client(server: TrytonServer) -> Iterator[TrytonClient]:
     """A JSON-RPC client logged in as the admin user."""
     with server.client() as c:
         yield c
-
-
-@pytest.fixture(scope="session")
-def plant(tryton_server: TrytonServer) -> Plant:
-    """The company, products, work centres and routings, seeded once per session."""
-    with tryton_server.client() as c:
-        return TrytonSeed(c).plant()
 
 
 @pytest.fixture
