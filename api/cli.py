@@ -401,6 +401,15 @@ def _register_view_commands() -> None:
 _register_view_commands()
 
 
+def _register_writeback_commands() -> None:
+    from api.cli_writeback import writeback_app
+
+    app.add_typer(writeback_app, name="writeback")
+
+
+_register_writeback_commands()
+
+
 def main() -> None:
     app()
 

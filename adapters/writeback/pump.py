@@ -1,0 +1,501 @@
+"""The writeback pump: per ERP destination, replay what the ERP has not acknowledged yet.
+
+Each destination has one position in the ledger's notification log. A step reads the events
+after it, turns the destination's integration's events into messages (value maps applied in
+reverse), delivers them in order in batches, and moves the position — in one transaction with
+the orders it parks and the messages it holds for them. A crash anywhere re-sends what was not
+yet recorded as acknowledged, with the same idempotency keys: at-least-once delivery, exactly
+once in effect at a receiver that honours the keys.
+
+Transient failures are retried with exponential backoff and jitter, and the destination waits
+(the floor does not). A permanent refusal parks that order: its message and the order's later
+ones wait until a supervisor retries or skips; every other order goes on.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from tenacity import wait_exponential_jitter
+
+from adapters.config import Integration, IntegrationsConfig
+from adapters.writeback.base import Refused, TransientError, Transport, one_line, retrying
+from adapters.writeback.config import AnyDestination, Outbound, kinds_for, outbound_of, sends
+from adapters.writeback.config import destinations as configured_destinations
+from adapters.writeback.messages import (
+    EVENT_KINDS,
+    W_PARKED,
+    W_TRIGGERED,
+    Message,
+    MessageBuilder,
+)
+from adapters.writeback.state import LostRaceError, Parked, PumpState
+from domain.values import Actor
+from projections.fold import WO, Snapshot, event_name
+from projections.store import ViewStore, connection_errors
+
+log = logging.getLogger("floorledger.writeback")
+
+SNAPSHOT_CACHE = 50_000
+RETRY, SKIP = "retry", "skip"
+
+
+def pump_actor(destination: str) -> Actor:
+    """Who records the pump's own warnings (a parked order)."""
+    return Actor(f"writeback:{destination}", "system", "system")
+
+
+def make_transport(destination: AnyDestination) -> Transport:
+    """The transport a destination's configuration names."""
+    t = destination.transport
+    if t == "rest":
+        from adapters.writeback.rest import RestTransport
+
+        return RestTransport(destination)  # type: ignore[arg-type]
+    if t == "sql":
+        from adapters.writeback.sql import SqlTransport
+
+        return SqlTransport(destination)  # type: ignore[arg-type]
+    if t == "files":
+        from adapters.writeback.files import FilesTransport
+
+        return FilesTransport(destination)  # type: ignore[arg-type]
+    if t == "amqp":
+        from adapters.writeback.amqp import AmqpTransport
+
+        return AmqpTransport(destination)  # type: ignore[arg-type]
+    if t == "tryton":
+        from adapters.writeback.tryton import TrytonTransport
+
+        transport: Transport = TrytonTransport(destination)
+        return transport
+    raise ValueError(f"unknown transport {t!r}")
+
+
+@dataclass
+class Delivery:
+    """What one delivery pass did: acknowledged, parked (order → message, reason), held."""
+
+    acked: list[Message] = field(default_factory=list)
+    parked: dict[str, tuple[Message, str]] = field(default_factory=dict)
+    held: list[Message] = field(default_factory=list)
+
+
+class DestinationLock:
+    """Only one pump works a destination at a time (PG advisory lock, or a file lock)."""
+
+    def __init__(self, store: ViewStore, destination: str) -> None:
+        self.store = store
+        self.destination = destination
+        self._db: Any = None
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self._db is not None or self._fd is not None:
+            return True
+        if self.store.is_postgres:
+            key = zlib.crc32(f"floorledger-writeback:{self.destination}".encode()) - 2**31
+            db = self.store.connect(autocommit=True)
+            row = db.query("SELECT pg_try_advisory_lock(?)", (key,))
+            if row and row[0][0]:
+                self._db = db
+                return True
+            db.close()
+            return False
+        path = f"{self.store.sqlite_path}.writeback-{self.destination}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class DestinationPump:
+    """Delivers one destination's backlog: one integration's events, as that ERP needs them."""
+
+    def __init__(
+        self,
+        ledger: Any,
+        integration: Integration,
+        destination: AnyDestination,
+        outbound: Outbound,
+        state: PumpState,
+        transport: Transport | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.integration = integration
+        self.config = destination
+        self.name = destination.name
+        self.outbound = outbound
+        self.state = state
+        self._transport = transport
+        self.builder = MessageBuilder(
+            destination.name, integration.maps, kinds_for(integration, destination)
+        )
+        self.triggers = "report" in self.builder.kinds
+        self.auto_reports = integration.mode == "D"
+        self.actor = pump_actor(destination.name)
+        self._snaps: OrderedDict[str, Snapshot] = OrderedDict()
+        self._registered = False
+        self.backoff = wait_exponential_jitter(
+            multiplier=destination.retry.initial_seconds,
+            max=min(destination.retry.max_seconds, outbound.flush_seconds),
+        )
+        self.failures = 0
+        self.next_attempt = 0.0
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = make_transport(self.config)
+        return self._transport
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # ------------------------------------------------------------------ order snapshots
+
+    def _snapshot(self, key: str, oid: UUID, version: int) -> Snapshot:
+        """The order's state just before ``version`` (folded from the store when not cached)."""
+        snap = self._snaps.get(key)
+        if snap is not None and snap.version == version - 1:
+            self._snaps.move_to_end(key)
+            return snap
+        snap = Snapshot()
+        if version > 1:
+            for e in self.ledger.events.get(oid, lte=version - 1):
+                snap.apply(type(e).__name__, e)
+        self._snaps[key] = snap
+        if len(self._snaps) > SNAPSHOT_CACHE:
+            self._snaps.popitem(last=False)
+        return snap
+
+    def _report_message(self, position: int, trigger: Any) -> Message | None:
+        """The message of a triggered report (mode E), keyed by the report's own event."""
+        snap = Snapshot()
+        for e in self.ledger.events.get(trigger.originator_id, lte=trigger.originator_version):
+            name = type(e).__name__
+            snap.apply(name, e)
+            if name == "ReportSubmitted" and e.report_id == trigger.reference:
+                return self.builder.build(position, name, e, snap)
+        log.warning(
+            "%s: report %s of order %s not found", self.name, trigger.reference, trigger.order_no
+        )
+        return None
+
+    def messages(self, notifications: Sequence[Any]) -> list[Message]:
+        """The destination's messages for a slice of the notification log, in log order."""
+        out: list[Message] = []
+        mapper = self.ledger.mapper
+        integ = self.integration.name
+        for n in notifications:
+            if not n.topic.startswith(WO):
+                continue
+            e = mapper.to_domain_event(n)
+            if e.integration != integ:
+                continue
+            name = event_name(n.topic)
+            key = str(n.originator_id)
+            snap = self._snapshot(key, n.originator_id, n.originator_version)
+            snap.apply(name, e)
+            if name == "WarningRaised":
+                if self.triggers and e.code == W_TRIGGERED:
+                    m = self._report_message(int(n.id), e)
+                    if m is not None:
+                        out.append(m)
+                continue
+            if name == "ReportSubmitted" and not self.auto_reports:
+                continue
+            if self.builder.wanted(name):
+                out.append(self.builder.build(int(n.id), name, e, snap))
+        return out
+
+    # ------------------------------------------------------------------ delivery
+
+    def deliver(self, messages: Sequence[Message], blocked: set[str]) -> Delivery:
+        """Send in order, batched; an order refused (or already parked) holds its later ones."""
+        result = Delivery()
+        blocked = set(blocked)
+        size = max(1, self.transport.batch_size)
+        i = 0
+        while i < len(messages):
+            chunk: list[Message] = []
+            while i < len(messages) and len(chunk) < size:
+                m = messages[i]
+                i += 1
+                if m.order_key in blocked:
+                    result.held.append(m)
+                else:
+                    chunk.append(m)
+            if chunk:
+                self._send_chunk(chunk, blocked, result)
+        return result
+
+    def _send(self, chunk: Sequence[Message]) -> list[str | None]:
+        return retrying(self.config.retry, lambda: self.transport.send(chunk))
+
+    def _send_chunk(self, chunk: list[Message], blocked: set[str], result: Delivery) -> None:
+        try:
+            outcomes = self._send(chunk)
+        except Refused as exc:
+            if len(chunk) == 1:
+                outcomes = [exc.reason]
+            else:  # find the refused message(s): one by one, in order
+                for m in chunk:
+                    if m.order_key in blocked:
+                        result.held.append(m)
+                        continue
+                    try:
+                        self._send([m])
+                        result.acked.append(m)
+                    except Refused as single:
+                        result.parked[m.order_key] = (m, single.reason)
+                        blocked.add(m.order_key)
+                return
+        for m, outcome in zip(chunk, outcomes, strict=True):
+            if m.order_key in blocked:
+                result.held.append(m)
+            elif outcome is None:
+                result.acked.append(m)
+            else:
+                result.parked[m.order_key] = (m, one_line(outcome))
+                blocked.add(m.order_key)
+
+    def _register(self) -> None:
+        if not self._registered:
+            self.state.ensure(self.name, self.integration.name)
+            self._registered = True
+
+    def step(self) -> int:
+        """Deliver one scan of the log after the position; returns notifications read."""
+        self._register()
+        self.apply_decisions()
+        at = self.state.position(self.name)
+        notifications = self.ledger.recorder.select_notifications(at + 1, self.outbound.scan_size)
+        if not notifications:
+            return 0
+        last = int(notifications[-1].id)
+        messages = self.messages(notifications)
+        parked = self.state.parked_keys(self.name)
+        done = self.deliver(messages, parked) if messages else Delivery()
+        with self.state.transaction() as db:
+            if done.held:
+                self.state.hold(
+                    db,
+                    self.name,
+                    [(m.order_key, m.position, m.version, m.dumps()) for m in done.held],
+                )
+            for m, reason in done.parked.values():
+                self.state.park(db, self.name, m, m.dumps(), reason)
+            self.state.advance(db, self.name, at, last, len(done.acked))
+        self.failures = 0
+        if done.parked:
+            self.warn_parked()
+        return len(notifications)
+
+    # ------------------------------------------------------------------ parked orders
+
+    def warn_parked(self) -> None:
+        """Record a ledger warning for each parked order not yet warned about (idempotent)."""
+        for p in self.state.parked(self.name):
+            if p.warned:
+                continue
+            self.ledger.raise_warning(
+                p.order_no,
+                W_PARKED,
+                one_line(f"writeback to {self.name} refused: {p.reason}", 1000),
+                self.actor,
+                reference=p.msg_key[:200],
+                integration=p.integration,
+                key=f"wb-parked:{p.msg_key}:{p.parked_at}"[:200],
+            )
+            self.state.mark_warned(self.name, p.order_key, p.msg_key)
+
+    def apply_decisions(self) -> None:
+        """Carry out supervisors' retries and skips of parked orders."""
+        for p in self.state.parked(self.name):
+            if not p.warned:
+                self.warn_parked()
+            if p.decision in (RETRY, SKIP):
+                self._resume(p)
+
+    def _resume(self, p: Parked) -> None:
+        held = [Message.loads(text) for _, _, text in self.state.held(self.name, p.order_key)]
+        todo = ([Message.loads(p.message)] if p.decision == RETRY else []) + held
+        done = self.deliver(todo, set()) if todo else Delivery()
+        processed = [m.version for m in done.acked] + [m.version for m, _ in done.parked.values()]
+        through = max(processed) if processed else None
+        with self.state.transaction() as db:
+            self.state.unpark(db, self.name, p.order_key, through)
+            if done.acked:
+                self.state.add_delivered(db, self.name, len(done.acked))
+            for m, reason in done.parked.values():
+                self.state.park(db, self.name, m, m.dumps(), reason)
+        if done.parked:
+            self.warn_parked()
+
+    # ------------------------------------------------------------------ draining
+
+    def drain(self, max_seconds: float | None = None) -> int:
+        """Deliver until the backlog is empty; returns notifications read."""
+        total = 0
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        while True:
+            try:
+                n = self.step()
+            except LostRaceError:
+                log.info("%s: position moved by someone else; reloading", self.name)
+                continue
+            total += n
+            if n < self.outbound.scan_size:
+                return total
+            if deadline is not None and time.monotonic() > deadline:
+                return total
+
+    def failed(self, exc: BaseException) -> float:
+        """Record a failed attempt; returns the seconds to wait before the next one."""
+        self.failures += 1
+        message = f"{type(exc).__name__}: {exc}"
+        try:
+            self.state.record_error(self.name, message)
+        except connection_errors():
+            self.state.reset()
+        delay = float(self.backoff(_RetryState(self.failures)))  # type: ignore[arg-type]
+        self.next_attempt = time.monotonic() + delay
+        return delay
+
+
+@dataclass
+class _RetryState:
+    """The little of tenacity's RetryCallState its wait strategies read."""
+
+    attempt_number: int
+
+
+class Pump:
+    """Runs every configured destination (or the named ones) of the plant."""
+
+    def __init__(
+        self,
+        ledger: Any,
+        config: IntegrationsConfig,
+        names: Sequence[str] | None = None,
+        *,
+        transports: dict[str, Transport] | None = None,
+        store: ViewStore | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.store = store or ViewStore.for_ledger(ledger)
+        self.state = PumpState(self.store)
+        self.pumps: dict[str, DestinationPump] = {}
+        self.skipped: dict[str, str] = {}
+        transports = transports or {}
+        wanted = set(names) if names else None
+        for integ, dest in configured_destinations(config):
+            if wanted is not None and dest.name not in wanted:
+                continue
+            if not sends(integ):
+                self.skipped[dest.name] = f"mode {integ.mode} sends nothing"
+                continue
+            outbound = outbound_of(integ)
+            assert outbound is not None
+            self.pumps[dest.name] = DestinationPump(
+                ledger, integ, dest, outbound, self.state, transports.get(dest.name)
+            )
+        if wanted is not None:
+            unknown = wanted - set(self.pumps) - set(self.skipped)
+            if unknown:
+                raise KeyError(f"no writeback destination named {', '.join(sorted(unknown))}")
+        self.locks = {n: DestinationLock(self.store, n) for n in self.pumps}
+        self._wake = threading.Event()
+
+    def get(self, name: str) -> DestinationPump:
+        try:
+            return self.pumps[name]
+        except KeyError:
+            raise KeyError(f"no writeback destination named {name!r}") from None
+
+    def run_once(self, *, raise_errors: bool = False) -> dict[str, int | str]:
+        """Drain every due destination once; a failing one is recorded and the others go on."""
+        out: dict[str, int | str] = {}
+        now = time.monotonic()
+        for name, pump in self.pumps.items():
+            if pump.next_attempt > now:
+                continue
+            if not self.locks[name].acquire():
+                out[name] = "locked by another pump"
+                continue
+            try:
+                out[name] = pump.drain()
+            except (TransientError, *connection_errors()) as exc:  # type: ignore[misc]
+                delay = pump.failed(exc)
+                self.state.reset()
+                log.warning("%s: %s; next try in %.1fs", name, exc, delay)
+                out[name] = f"error: {exc}"
+                if raise_errors:
+                    raise
+        return out
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run_forever(self, stop: threading.Event, poll: float | None = None) -> None:
+        """Follow the ledger until ``stop`` is set: deliver as events arrive, retry on a timer."""
+        interval = poll or min((p.outbound.poll_seconds for p in self.pumps.values()), default=1.0)
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("writeback pass failed")
+                self.state.reset()
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def close(self) -> None:
+        for pump in self.pumps.values():
+            pump.close()
+        for lock in self.locks.values():
+            lock.release()
+        self.state.close()
+
+
+def age_seconds(iso_time: str | None) -> float | None:
+    if not iso_time:
+        return None
+    return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(iso_time)).total_seconds())
+
+
+__all__ = [
+    "EVENT_KINDS",
+    "RETRY",
+    "SKIP",
+    "Delivery",
+    "DestinationPump",
+    "Pump",
+    "make_transport",
+    "pump_actor",
+]

@@ -1,0 +1,279 @@
+"""Supervisors' writeback operations, shared by the CLI and the HTTP API.
+
+Status per destination (backlog, oldest unsent event's age, parked orders, last error),
+replay from a position, retry or skip a parked order, trigger a report (mode E). Every
+decision is recorded in the ledger as a warning on the order (who, when, what).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from adapters.config import Integration, IntegrationsConfig
+from adapters.writeback.base import one_line
+from adapters.writeback.config import AnyDestination, kinds_for, sends
+from adapters.writeback.config import destinations as configured_destinations
+from adapters.writeback.messages import (
+    EVENT_KINDS,
+    W_RETRIED,
+    W_SKIPPED,
+    W_TRIGGERED,
+    Message,
+)
+from adapters.writeback.pump import RETRY, SKIP
+from adapters.writeback.state import PumpState
+from domain.errors import InvalidValueError
+from domain.ledger import CommandOutcome
+from domain.values import Actor
+from projections.fold import WO, iso
+from projections.store import ViewStore
+
+OLDEST_SCAN_LIMIT = 20_000
+
+
+class WritebackError(Exception):
+    """A writeback operation that cannot be done as asked (unknown destination, not parked)."""
+
+
+@dataclass(frozen=True)
+class ParkedOrder:
+    """An order whose writeback waits for a supervisor."""
+
+    order_no: str
+    integration: str
+    position: int
+    idempotency_key: str
+    event: str
+    reason: str
+    parked_at: str
+    held: int
+    decision: str | None
+
+
+@dataclass(frozen=True)
+class DestinationStatus:
+    """How far one ERP destination is behind the floor, and why."""
+
+    destination: str
+    integration: str
+    mode: str
+    transport: str
+    sends: bool
+    position: int
+    head: int
+    backlog: int
+    oldest_unsent_at: str | None
+    oldest_unsent_age_seconds: float | None
+    delivered: int
+    last_error: str | None
+    last_error_at: str | None
+    last_success_at: str | None
+    parked: list[ParkedOrder] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class WritebackService:
+    """Status and supervisor decisions over the pump's state tables."""
+
+    def __init__(self, ledger: Any, config: IntegrationsConfig, store: ViewStore | None = None):
+        self.ledger = ledger
+        self.config = config
+        self.store = store or ViewStore.for_ledger(ledger)
+        self.state = PumpState(self.store)
+        self.destinations: dict[str, tuple[Integration, AnyDestination]] = {
+            d.name: (i, d) for i, d in configured_destinations(config)
+        }
+
+    def close(self) -> None:
+        self.state.close()
+
+    def _dest(self, name: str) -> tuple[Integration, AnyDestination]:
+        try:
+            return self.destinations[name]
+        except KeyError:
+            known = ", ".join(sorted(self.destinations)) or "none"
+            raise WritebackError(
+                f"no writeback destination named {name!r} (configured: {known})"
+            ) from None
+
+    # ------------------------------------------------------------------ status
+
+    def _backlog(self, position: int, topics: list[str]) -> int:
+        if not topics:
+            return 0
+        db = self.state.db
+        marks = ",".join("?" * len(topics))
+        if self.store.is_postgres:
+            sql = (
+                f'SELECT COUNT(*) FROM "{self.store.events_table}" '
+                f"WHERE notification_id > ? AND topic IN ({marks})"
+            )
+        else:
+            sql = (
+                f"SELECT COUNT(*) FROM {self.store.events_table} "
+                f"WHERE rowid > ? AND topic IN ({marks})"
+            )
+        rows = db.query(sql, [position, *topics])
+        db.end_read()
+        return int(rows[0][0])
+
+    def _oldest(self, integ: Integration, position: int, names: set[str]) -> str | None:
+        start, seen = position + 1, 0
+        mapper = self.ledger.mapper
+        while seen < OLDEST_SCAN_LIMIT:
+            batch = self.ledger.recorder.select_notifications(start, 500)
+            if not batch:
+                return None
+            for n in batch:
+                if n.topic.startswith(WO) and n.topic.rsplit(".", 1)[-1] in names:
+                    e = mapper.to_domain_event(n)
+                    if e.integration == integ.name:
+                        return iso(getattr(e, "occurred_at", None) or e.timestamp)
+            seen += len(batch)
+            start = int(batch[-1].id) + 1
+        return None
+
+    def status(self, name: str | None = None) -> list[DestinationStatus]:
+        """Per destination: backlog, oldest unsent event's age, parked orders, last error."""
+        from adapters.writeback.pump import age_seconds
+
+        names = [name] if name else sorted(self.destinations)
+        head = int(self.ledger.recorder.max_notification_id() or 0)
+        out: list[DestinationStatus] = []
+        for n in names:
+            integ, dest = self._dest(n)
+            st = self.state.get(n)
+            position = st.position if st else 0
+            kinds = set(kinds_for(integ, dest))
+            events = {e for e, k in EVENT_KINDS.items() if k in kinds}
+            if integ.mode == "E":
+                events = {"WarningRaised"} if "report" in kinds else set()
+            active = sends(integ)
+            backlog = self._backlog(position, [WO + e for e in sorted(events)]) if active else 0
+            if integ.mode == "E" and backlog:
+                backlog = self._count_triggers(integ, position)
+            oldest = self._oldest(integ, position, events) if backlog else None
+            parked = [
+                ParkedOrder(
+                    order_no=p.order_no,
+                    integration=p.integration,
+                    position=p.position,
+                    idempotency_key=p.msg_key,
+                    event=Message.loads(p.message).event,
+                    reason=p.reason,
+                    parked_at=p.parked_at,
+                    held=p.held,
+                    decision=p.decision,
+                )
+                for p in self.state.parked(n)
+            ]
+            oldest_parked = min(
+                (Message.loads(p.message).recorded_at or p.parked_at for p in self.state.parked(n)),
+                default=None,
+            )
+            if oldest is None and oldest_parked is not None:
+                oldest = oldest_parked
+            out.append(
+                DestinationStatus(
+                    destination=n,
+                    integration=integ.name,
+                    mode=integ.mode,
+                    transport=dest.transport,
+                    sends=active,
+                    position=position,
+                    head=head,
+                    backlog=backlog + sum(p.held + 1 for p in parked),
+                    oldest_unsent_at=oldest,
+                    oldest_unsent_age_seconds=age_seconds(oldest),
+                    delivered=st.delivered if st else 0,
+                    last_error=st.last_error if st else None,
+                    last_error_at=st.last_error_at if st else None,
+                    last_success_at=st.last_success_at if st else None,
+                    parked=parked,
+                )
+            )
+        return out
+
+    def _count_triggers(self, integ: Integration, position: int) -> int:
+        count, start = 0, position + 1
+        mapper = self.ledger.mapper
+        while True:
+            batch = self.ledger.recorder.select_notifications(start, 1000)
+            if not batch:
+                return count
+            for n in batch:
+                if n.topic == WO + "WarningRaised":
+                    e = mapper.to_domain_event(n)
+                    if e.integration == integ.name and e.code == W_TRIGGERED:
+                        count += 1
+            start = int(batch[-1].id) + 1
+
+    # ------------------------------------------------------------------ decisions
+
+    def replay(self, name: str, from_position: int) -> int:
+        """Re-send everything from ``from_position`` on (receivers dedupe by key)."""
+        integ, _ = self._dest(name)
+        if from_position < 1:
+            raise WritebackError(f"--from {from_position}: positions start at 1")
+        self.state.ensure(name, integ.name)
+        self.state.set_position(name, from_position - 1)
+        return from_position - 1
+
+    def _decide(self, name: str, order_no: str, decision: str, actor: Actor) -> CommandOutcome:
+        integ, _ = self._dest(name)
+        parked = self.state.find_parked(name, order_no)
+        if parked is None:
+            raise WritebackError(f"order {order_no!r} is not parked at destination {name!r}")
+        code, verb = (W_RETRIED, "retry") if decision == RETRY else (W_SKIPPED, "skip")
+        message = Message.loads(parked.message)
+        outcome = self.ledger.raise_warning(
+            order_no,
+            code,
+            f"{actor.id} chose to {verb} the writeback of {message.event} (sequence "
+            f"{message.version}) to {name}, parked because: {one_line(parked.reason, 600)}",
+            actor,
+            reference=parked.msg_key[:200],
+            integration=parked.integration or integ.name,
+        )
+        self.state.decide(name, parked.order_key, decision, actor.id)
+        return outcome  # type: ignore[no-any-return]
+
+    def retry(self, name: str, order_no: str, actor: Actor) -> CommandOutcome:
+        """Send the parked message again, then the order's held ones (recorded on the order)."""
+        return self._decide(name, order_no, RETRY, actor)
+
+    def skip(self, name: str, order_no: str, actor: Actor) -> CommandOutcome:
+        """Drop the parked message and go on with the order's held ones (recorded)."""
+        return self._decide(name, order_no, SKIP, actor)
+
+    def trigger(
+        self, order_no: str, report_id: str, actor: Actor, integration: str | None = None
+    ) -> CommandOutcome:
+        """An operator or supervisor sends a submitted report to the ERP (mode E)."""
+        integ_name = integration or self.ledger.default_integration
+        try:
+            integ = self.config.get(integ_name)
+        except Exception as exc:
+            raise WritebackError(str(exc)) from None
+        if integ.mode != "E":
+            raise WritebackError(
+                f"integration {integ.name!r} is in mode {integ.mode}: reports are sent by "
+                "trigger only in mode E"
+            )
+        order = self.ledger.get_order(order_no, integ.name)
+        if f"report:{report_id}" not in order.script_rows:
+            raise InvalidValueError("report_id", report_id, f"is not a report of order {order_no}")
+        return self.ledger.raise_warning(  # type: ignore[no-any-return]
+            order_no,
+            W_TRIGGERED,
+            f"{actor.id} triggered the writeback of report {report_id}",
+            actor,
+            reference=report_id,
+            integration=integ.name,
+        )
+
+
+__all__ = ["DestinationStatus", "ParkedOrder", "WritebackError", "WritebackService"]

@@ -1,0 +1,190 @@
+"""``floorledger writeback …``: status, run, replay, retry, skip and trigger of ERP writeback."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+writeback_app = typer.Typer(
+    help="ERP writeback: what each destination still has to receive, and the pump.",
+    no_args_is_help=True,
+)
+
+DestinationOpt = Annotated[str, typer.Option("--destination", "-d", help="Destination name.")]
+ActorOpt = Annotated[
+    str | None, typer.Option("--actor", help="Who decides (default: the login name).")
+]
+
+
+@contextmanager
+def _service() -> Iterator[Any]:
+    from adapters.writeback.service import WritebackError, WritebackService
+    from api.cli import err, load_integrations, open_ledger
+
+    config = load_integrations()
+    with open_ledger() as ledger:
+        svc = WritebackService(ledger, config)
+        try:
+            yield svc
+        except WritebackError as exc:
+            err.print(f"[red]refused:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            svc.close()
+
+
+def _actor(name: str | None, role: str) -> Any:
+    from domain import Actor
+
+    return Actor(name or getpass.getuser() or "cli", role, "cli")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+@writeback_app.command("status")
+def status(
+    destination: Annotated[str | None, typer.Option("--destination", "-d")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per destination: backlog, oldest unsent event's age, parked orders, last error."""
+    from api.cli import console
+
+    with _service() as svc:
+        rows = svc.status(destination)
+    if as_json:
+        typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
+        return
+    table = Table(title="ERP writeback")
+    for col in ("destination", "mode", "transport", "position", "backlog", "oldest", "parked",
+                "last error"):  # fmt: skip
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r.destination,
+            r.mode if r.sends else f"{r.mode} (sends nothing)",
+            r.transport,
+            f"{r.position}/{r.head}",
+            str(r.backlog),
+            _age(r.oldest_unsent_age_seconds),
+            ", ".join(p.order_no for p in r.parked) or "-",
+            r.last_error or "-",
+        )
+    console.print(table)
+    for r in rows:
+        for p in r.parked:
+            console.print(
+                f"[yellow]parked[/yellow] {r.destination} order {p.order_no}: {p.event} "
+                f"({p.held} more waiting) — {p.reason}"
+            )
+
+
+@writeback_app.command("run")
+def run(
+    destination: Annotated[
+        list[str] | None, typer.Option("--destination", "-d", help="Only these destinations.")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Drain once, then exit.")] = False,
+) -> None:
+    """Run the pump: deliver as events arrive and on a timer, until stopped (Ctrl-C)."""
+    from adapters.writeback.pump import Pump
+    from api.cli import console, err, load_integrations, open_ledger
+
+    config = load_integrations()
+    with open_ledger() as ledger:
+        try:
+            pump = Pump(ledger, config, destination or None)
+        except KeyError as exc:
+            err.print(f"[red]refused:[/red] {exc.args[0]}")
+            raise typer.Exit(1) from None
+        for name, why in pump.skipped.items():
+            console.print(f"{name}: {why}")
+        try:
+            if once:
+                result = pump.run_once()
+                for name, outcome in result.items():
+                    console.print(f"{name}: {outcome}")
+                if any(isinstance(v, str) for v in result.values()):
+                    raise typer.Exit(1)
+                return
+            stop = threading.Event()
+            console.print(f"writeback pump for {', '.join(pump.pumps) or 'nothing'}; Ctrl-C stops")
+            try:
+                pump.run_forever(stop)
+            except KeyboardInterrupt:
+                stop.set()
+        finally:
+            pump.close()
+
+
+@writeback_app.command("replay")
+def replay(
+    destination: DestinationOpt,
+    from_position: Annotated[
+        int, typer.Option("--from", min=1, help="First ledger position to send again.")
+    ],
+) -> None:
+    """Re-send everything from a ledger position on (receivers dedupe by idempotency key)."""
+    from api.cli import console
+
+    with _service() as svc:
+        svc.replay(destination, from_position)
+    console.print(f"{destination}: will re-send from position {from_position}")
+
+
+@writeback_app.command("retry")
+def retry(
+    order_no: Annotated[str, typer.Argument(help="The parked order.")],
+    destination: DestinationOpt,
+    actor: ActorOpt = None,
+) -> None:
+    """Send a parked order's refused message again, then its waiting ones (recorded)."""
+    from api.cli import console
+
+    with _service() as svc:
+        svc.retry(destination, order_no, _actor(actor, "supervisor"))
+    console.print(f"{destination}: order {order_no} will be retried by the pump")
+
+
+@writeback_app.command("skip")
+def skip(
+    order_no: Annotated[str, typer.Argument(help="The parked order.")],
+    destination: DestinationOpt,
+    actor: ActorOpt = None,
+) -> None:
+    """Drop a parked order's refused message; its later messages go on (recorded)."""
+    from api.cli import console
+
+    with _service() as svc:
+        svc.skip(destination, order_no, _actor(actor, "supervisor"))
+    console.print(f"{destination}: order {order_no}'s refused message skipped")
+
+
+@writeback_app.command("trigger")
+def trigger(
+    order_no: Annotated[str, typer.Argument(help="The order.")],
+    report_id: Annotated[str, typer.Argument(help="The submitted report.")],
+    integration: Annotated[str | None, typer.Option(help="The order's integration.")] = None,
+    actor: ActorOpt = None,
+    role: Annotated[str, typer.Option(help="operator or supervisor")] = "supervisor",
+) -> None:
+    """Send a submitted report to the ERP now (mode E; recorded on the order)."""
+    from api.cli import console
+
+    with _service() as svc:
+        out = svc.trigger(order_no, report_id, _actor(actor, role), integration)
+    console.print(f"report {report_id} of order {order_no} triggered (position {out.position})")

@@ -1,0 +1,160 @@
+"""Writeback throughput: drain a backlog of floor events to a REST batch endpoint and to a
+PostgreSQL interface table.
+
+    python bench/writeback.py [--events 100000] [--batch 500] [--pg postgresql://...]
+
+The backlog is recorded first (not timed): orders worked on the floor, about 50 floor events
+each, in a SQLite ledger. Each destination then drains the whole backlog from position 0
+(timed: events/s). Goal: >= 10,000 events/s batched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.settings import Settings, build_ledger  # noqa: E402
+from adapters.writeback.pump import Pump  # noqa: E402
+from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder  # noqa: E402
+from tests.support.writeback import config  # noqa: E402
+from tests.support.writeback_receiver import Receiver  # noqa: E402
+
+ERP = Actor("erp-sync", "integration", "erp:erp")
+OPERATOR = Actor("anna", "operator", "api")
+T0 = datetime.now(UTC) - timedelta(days=30)
+
+
+def record_backlog(ledger: Ledger, events: int) -> int:
+    """Orders worked on the floor until ``events`` floor events exist; returns their count."""
+    made, n = 0, 0
+    batch: list[WorkOrder] = []
+    while made < events:
+        order = ErpOrder(
+            order_no=f"B-{n:06d}",
+            part_no="P-1",
+            quantity=Decimal(1000),
+            unit="pcs",
+            work_centre="FAB",
+            routing=(
+                ErpOperation("10", "Turn", "LATHE-1", Decimal(10), Decimal(2)),
+                ErpOperation("20", "Grind", "GRIND-1", Decimal(5), Decimal(1)),
+            ),
+        )
+        o = WorkOrder.release("erp", order, ERP)
+        t = T0 + timedelta(hours=n % 500)
+        for op in ("10", "20"):
+            o.start_operation(op, OPERATOR, t)
+            for i in range(6):
+                t += timedelta(minutes=3)
+                o.report_quantity(op, OPERATOR, good=5, scrap=1, scrap_reason="burr", at=t)
+                t += timedelta(minutes=1)
+                o.pause_operation(op, "tooling", OPERATOR, at=t)
+                t += timedelta(minutes=1)
+                o.resume_operation(op, OPERATOR, at=t)
+                o.record_result(op, OPERATOR, passed=i % 5 != 0, serial=f"S{n}-{op}-{i}", at=t)
+            t += timedelta(minutes=1)
+            o.complete_operation(op, OPERATOR, at=t)
+        o.complete_order(OPERATOR, at=t)
+        made += sum(
+            1 for e in o.pending_events if type(e).__name__ not in ("Released", "WarningRaised")
+        )
+        batch.append(o)
+        n += 1
+        if len(batch) >= 50:
+            ledger.save(*batch)
+            batch = []
+    if batch:
+        ledger.save(*batch)
+    return made
+
+
+def drain(ledger: Ledger, tmp: Path, dest: dict[str, object], scan: int) -> tuple[int, float]:
+    cfg = config(tmp, [dest], scan_size=scan)
+    pump = Pump(ledger, cfg)
+    try:
+        started = time.perf_counter()
+        result = pump.run_once(raise_errors=True)
+        seconds = time.perf_counter() - started
+        delivered = pump.state.get(str(dest["name"]))
+        assert delivered is not None, result
+        return delivered.delivered, seconds
+    finally:
+        pump.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--scan", type=int, default=5000)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
+    )
+    parser.add_argument("--skip", default="", help="comma-separated: rest,sql")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ledger = build_ledger(Settings(database_url=f"sqlite:///{tmp / 'ledger.db'}"))  # type: ignore[arg-type]
+        started = time.perf_counter()
+        made = record_backlog(ledger, args.events)
+        print(f"backlog: {made} floor events recorded in {time.perf_counter() - started:.1f}s")
+        if "rest" not in skip:
+            receiver = Receiver().start()
+            try:
+                dest = {
+                    "name": "bench-rest",
+                    "transport": "rest",
+                    "url": receiver.url,
+                    "batch_url": receiver.batch_url,
+                    "batch_size": args.batch,
+                }
+                n, s = drain(ledger, tmp, dest, args.scan)
+                assert len(receiver.applied) == n == made, (len(receiver.applied), n, made)
+                print(f"REST batch ({args.batch}/request): {n} events in {s:.2f}s = {n / s:,.0f}/s")
+            finally:
+                receiver.stop()
+        if "sql" not in skip:
+            table = "wb_bench_" + uuid.uuid4().hex[:8]
+            url = args.pg.replace("postgresql://", "postgresql+psycopg://")
+            os.environ["WB_BENCH_SQL_URL"] = url
+            dest = {
+                "name": "bench-sql",
+                "transport": "sql",
+                "url_env": "WB_BENCH_SQL_URL",
+                "table": table,
+                "batch_size": args.batch,
+            }
+            engine = sa.create_engine(url)
+            try:
+                n, s = drain(ledger, tmp, dest, args.scan)
+                with engine.connect() as conn:
+                    rows = conn.scalar(sa.text(f"SELECT COUNT(*) FROM {table}"))
+                assert rows == n == made, (rows, n, made)
+                rate = n / s
+                print(
+                    f"PostgreSQL table ({args.batch}/insert): {n} events in {s:.2f}s "
+                    f"= {rate:,.0f}/s"
+                )
+            finally:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+                engine.dispose()
+        ledger.close()
+
+
+if __name__ == "__main__":
+    main()

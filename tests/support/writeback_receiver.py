@@ -1,0 +1,152 @@
+"""A real HTTP receiver on loopback that honours Idempotency-Key, for the writeback tests.
+
+It applies each key once, records the order it applied messages in, can refuse the messages
+of chosen orders (422) and can go down (connection refused) and come back on the same port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Receiver:
+    """An ERP web service stand-in: single (/events) and batch (/events/batch) endpoints."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.lock = threading.Lock()
+        self.applied: dict[str, dict[str, Any]] = {}
+        self.sequence: dict[str, list[int]] = defaultdict(list)  # order_no → sequences applied
+        self.deliveries = 0
+        self.duplicates = 0
+        self.requests = 0
+        self.refuse_orders: set[str] = set()
+        self.fail_status: int | None = None  # answer every request with this (e.g. 503)
+        self.out_of_order: list[str] = []
+        self.delay = 0.0  # seconds per message applied (a slow ERP)
+        self.port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._open: set[socket.socket] = set()
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/events"
+
+    @property
+    def batch_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/events/batch"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver.lock:
+                    receiver._open.add(self.connection)
+
+            def finish(self) -> None:
+                with contextlib.suppress(OSError):
+                    super().finish()
+                with receiver.lock:
+                    receiver._open.discard(self.connection)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"null")
+                status, answer = receiver.handle(self.path, self.headers, body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    self.wfile.write(data)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a pump killed mid-request
+
+        server = Server(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Go down: the port refuses connections until :meth:`start` again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with self.lock:
+            for sock in list(self._open):  # keep-alive connections go down too
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._open.clear()
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply(self, msg: dict[str, Any]) -> int:
+        key = msg["idempotency_key"]
+        if self.delay:
+            time.sleep(self.delay)
+        self.deliveries += 1
+        if key in self.applied:
+            self.duplicates += 1
+            return 200
+        if msg["order_no"] in self.refuse_orders:
+            return 422
+        order, seq = msg["order_no"], int(msg["sequence"])
+        if self.sequence[order] and self.sequence[order][-1] >= seq:
+            self.out_of_order.append(key)
+        self.sequence[order].append(seq)
+        self.applied[key] = msg
+        return 201
+
+    def handle(self, path: str, headers: Any, body: Any) -> tuple[int, Any]:
+        with self.lock:
+            self.requests += 1
+            if self.fail_status is not None:
+                return self.fail_status, {"error": "unavailable"}
+            if not headers.get("Idempotency-Key"):
+                return 400, {"error": "Idempotency-Key header is required"}
+            if path == "/events":
+                status = self._apply(body)
+                if status == 422:
+                    return 422, {"error": f"order {body['order_no']} is locked in the ERP"}
+                return status, {"ok": True}
+            if path == "/events/batch":
+                results = []
+                refused: set[str] = set()
+                for msg in body["messages"]:
+                    if msg["order_no"] in refused:  # stop applying an order after a refusal
+                        results.append({"idempotency_key": msg["idempotency_key"], "status": 424})
+                        continue
+                    status = self._apply(msg)
+                    item: dict[str, Any] = {"idempotency_key": msg["idempotency_key"]}
+                    item["status"] = status
+                    if status == 422:
+                        refused.add(msg["order_no"])
+                        item["error"] = f"order {msg['order_no']} is locked in the ERP"
+                    results.append(item)
+                return 200, {"results": results}
+            return 404, {"error": "not found"}
