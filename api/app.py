@@ -1,0 +1,71 @@
+"""The HTTP API: ``create_app(settings)`` builds it; nothing is constructed at import time.
+
+Served by ``floorledger serve`` (uvicorn ``api.app:create_app --factory``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api import problems
+from api.metrics import MetricsMiddleware
+from api.routes import (
+    audit,
+    conflicts,
+    erp,
+    health,
+    operations,
+    orders,
+    plan,
+    script,
+    warnings,
+    writeback,
+)
+from api.runtime import ApiSettings, Runtime, StoreUnavailableError
+
+log = logging.getLogger("floorledger.api")
+
+DESCRIPTION = """\
+The floor's HTTP interface to the floorledger execution ledger.
+
+Every write answers with the ledger `position` it produced; pass it to a read as
+`wait_for_position` to read your own write. Every write accepts an `Idempotency-Key` header.
+Errors are RFC 9457 `application/problem+json` documents naming the offending field and value.
+"""
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The floorledger API on the configured store (settings from FLOORLEDGER_* when omitted)."""
+    settings = settings or ApiSettings()
+    runtime = Runtime.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(runtime.open)
+        except StoreUnavailableError as exc:
+            log.warning("starting without the store (not ready): %s", exc.detail)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runtime.close)
+
+    app = FastAPI(
+        title="floorledger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    for module in (operations, orders, plan, script, conflicts, warnings, audit, erp, writeback):
+        app.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(health.metrics_router)
+    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    return app

@@ -1,0 +1,332 @@
+"""Dependencies of the routes: services, the caller's token and role, idempotency, fresh views."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from api.problems import AuthenticationError, OperationNotFoundError, PermissionDeniedError
+from api.runtime import Runtime, Services, ViewsBehindError
+from api.schemas import PRINTABLE, CommandPublic
+from domain import (
+    Actor,
+    CommandOutcome,
+    ConcurrencyError,
+    DomainError,
+    IdempotencyKeyReusedError,
+    InvalidValueError,
+    Ledger,
+    WorkOrder,
+)
+from projections import ViewReader
+
+NON_BLANK = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+
+FLOOR_ROLES = ("operator", "supervisor", "admin")
+SUPERVISOR_ROLES = ("supervisor", "admin")
+AUDIT_ROLES = ("auditor", "admin")
+INTEGRATION_ROLES = ("integration", "admin")
+
+# ---------------------------------------------------------------------- parameters
+
+OrderNo = Annotated[
+    str, Path(min_length=1, max_length=80, pattern=NON_BLANK, description="ERP order number")
+]
+OpId = Annotated[
+    str, Path(min_length=1, max_length=60, pattern=NON_BLANK, description="routing operation id")
+]
+WorkCentre = Annotated[str, Path(min_length=1, max_length=60, pattern=NON_BLANK)]
+IntegrationQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=60,
+        pattern=NON_BLANK,
+        description="integration the order came from (default: the configured one)",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=120,
+        pattern=NON_BLANK,
+        description="the same key again returns the first response and records nothing",
+    ),
+]
+FilterText = Annotated[str | None, Query(min_length=1, max_length=120, pattern=PRINTABLE)]
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+
+
+# ---------------------------------------------------------------------- services
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_services(runtime: RuntimeDep) -> Services:
+    """The opened store; opening it now when it was unreachable before (else 503)."""
+    if runtime.down:
+        await run_in_threadpool(runtime.check_store)
+    services = runtime._services
+    if services is not None:
+        return services
+    return await run_in_threadpool(runtime.open)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_ledger(services: ServicesDep) -> Ledger:
+    return services.ledger
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+# ---------------------------------------------------------------------- who is calling
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as its token says: name, role and work-centre scope."""
+
+    name: str
+    role: str
+    work_centre: str | None
+
+    @property
+    def actor(self) -> Actor:
+        """The actor recorded on the events this caller causes."""
+        return Actor(self.name, self.role, "api")
+
+
+bearer = HTTPBearer(auto_error=False, description="a token from `floorledger token create`")
+
+
+async def get_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller's token (401 when missing, unknown or revoked)."""
+    if credentials is None or not credentials.credentials:
+        raise AuthenticationError("send 'Authorization: Bearer <token>'")
+    secret = credentials.credentials
+    token = runtime.tokens.cached(secret)
+    if runtime.down:
+        await run_in_threadpool(runtime.check_store)
+    if token is None:
+        if runtime._services is None:
+            await run_in_threadpool(runtime.open)
+        token = await run_in_threadpool(runtime.tokens.authenticate, secret)
+    if token is None:
+        raise AuthenticationError("the bearer token is unknown or revoked")
+    return Principal(token.name, token.role, token.work_centre)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def allow(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting only callers with one of ``roles`` (else 403)."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise PermissionDeniedError(
+                f"role {principal.role!r} may not do this; allowed: {', '.join(roles)}",
+                field="role",
+                value=principal.role,
+            )
+        return principal
+
+    return check
+
+
+AnyCaller = PrincipalDep
+FloorCaller = Annotated[Principal, Depends(allow(*FLOOR_ROLES))]
+SupervisorCaller = Annotated[Principal, Depends(allow(*SUPERVISOR_ROLES))]
+AuditorCaller = Annotated[Principal, Depends(allow(*AUDIT_ROLES))]
+IntegrationCaller = Annotated[Principal, Depends(allow(*INTEGRATION_ROLES))]
+
+
+# ---------------------------------------------------------------------- work-centre scope
+
+
+def _work_centre_of(order: WorkOrder, op_id: str) -> str | None:
+    """The routing work centre of an operation; "" when worked but not in the routing,
+    None when the order has no such operation."""
+    for op in order.floor["routing"]:
+        if str(op.get("op_id")) == op_id:
+            return str(op.get("work_centre", ""))
+    if op_id in order.operations:
+        return ""
+    return None
+
+
+def _check_target(order: WorkOrder, op_id: str, principal: Principal) -> str | None:
+    """None when allowed, else why not (for a second look at a fresh copy of the order)."""
+    wc = _work_centre_of(order, op_id)
+    if wc is None:
+        return "unknown"
+    if principal.work_centre is not None and wc != principal.work_centre:
+        return "scope"
+    return None
+
+
+def _check_fresh(
+    ledger: Ledger, principal: Principal, order_no: str, op_id: str, integration: str | None
+) -> None:
+    order = ledger.get_order(order_no, integration)  # OrderNotFoundError -> 404
+    problem = _check_target(order, op_id, principal)
+    if problem == "unknown":
+        raise OperationNotFoundError(order.order_no, op_id)
+    if problem == "scope":
+        wc = _work_centre_of(order, op_id) or "(none)"
+        raise PermissionDeniedError(
+            f"token {principal.name!r} is scoped to work centre {principal.work_centre!r}; "
+            f"operation {op_id!r} of order {order.order_no!r} is at {wc!r}",
+            field="op_id",
+            value=op_id,
+        )
+
+
+@dataclass(frozen=True)
+class OperationTarget:
+    """An operation of an order the caller may act on."""
+
+    order_no: str
+    op_id: str
+    integration: str | None
+    principal: Principal
+
+
+async def operation_target(
+    order_no: OrderNo,
+    op_id: OpId,
+    principal: FloorCaller,
+    ledger: LedgerDep,
+    integration: IntegrationQuery = None,
+) -> OperationTarget:
+    """The order's operation, if it exists (else 404) and is in the caller's scope (else 403).
+
+    A cached copy of the order answers a yes; any no is checked against the store first.
+    """
+    stripped = op_id.strip()
+    cache = ledger.repository.cache
+    if cache is not None and order_no.strip():
+        cached: object = None
+        with suppress(KeyError):
+            cached = cache.get(ledger.order_id(order_no.strip(), integration))
+        if isinstance(cached, WorkOrder) and _check_target(cached, stripped, principal) is None:
+            return OperationTarget(order_no, op_id, integration, principal)
+    await run_in_threadpool(_check_fresh, ledger, principal, order_no, stripped, integration)
+    return OperationTarget(order_no, op_id, integration, principal)
+
+
+Target = Annotated[OperationTarget, Depends(operation_target)]
+
+
+# ---------------------------------------------------------------------- recording commands
+
+
+class Recorder:
+    """Runs one ledger command for the caller, with the caller-scoped idempotency key."""
+
+    def __init__(
+        self, services: Services, runtime: Runtime, principal: Principal, key: str | None,
+        response: Response,
+    ) -> None:  # fmt: skip
+        self.services = services
+        self.runtime = runtime
+        self.principal = principal
+        self.key = f"{principal.name}:{key.strip()}" if key is not None else None
+        self.response = response
+
+    @property
+    def actor(self) -> Actor:
+        return self.principal.actor
+
+    def run(self, command: Callable[[str | None], CommandOutcome]) -> CommandPublic:
+        """Run ``command(key)``; a refusal under a key is looked at once more, because a
+        concurrent twin of the request may have just recorded it (then its answer is ours)."""
+        try:
+            outcome = command(self.key)
+        except DomainError as exc:
+            if self.key is None or isinstance(exc, IdempotencyKeyReusedError | ConcurrencyError):
+                raise
+            outcome = command(self.key)
+        if outcome.replayed:
+            self.response.headers["Idempotent-Replayed"] = "true"
+        elif outcome.events:
+            self.runtime.metrics.events_written.inc(len(outcome.events))
+            self.services.runner.wake()
+        if outcome.position is not None:
+            self.response.headers["Floorledger-Position"] = str(outcome.position)
+        return CommandPublic.of(outcome)
+
+
+async def get_recorder(
+    services: ServicesDep,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorder:
+    return Recorder(services, runtime, principal, idempotency_key, response)
+
+
+RecorderDep = Annotated[Recorder, Depends(get_recorder)]
+
+
+# ---------------------------------------------------------------------- read-your-writes
+
+
+async def fresh_reader(
+    services: ServicesDep,
+    runtime: RuntimeDep,
+    wait_for_position: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**62,
+            description="wait until the views include this ledger position (from a write)",
+        ),
+    ] = None,
+    wait_seconds: Annotated[
+        float, Query(gt=0, le=120, description="longest wait for wait_for_position")
+    ] = 5.0,
+) -> ViewReader:
+    """The view reader, after the views reached ``wait_for_position`` (503 when they did not
+    within the wait, 422 when the position is beyond the ledger's newest)."""
+    if wait_for_position is not None and wait_for_position > 0:
+        runner = services.runner
+        timeout = min(wait_seconds, runtime.settings.max_read_wait_seconds)
+        head = await run_in_threadpool(runner.head)
+        if wait_for_position > head:
+            raise InvalidValueError(
+                "wait_for_position", wait_for_position, f"is beyond the ledger's position {head}"
+            )
+        reached = await run_in_threadpool(runner.wait_until, wait_for_position, timeout)
+        if not reached:
+            raise ViewsBehindError(wait_for_position, timeout)
+    return services.reader
+
+
+FreshReader = Annotated[ViewReader, Depends(fresh_reader)]
+
+
+def integration_or_default(ledger: Ledger, integration: str | None) -> str:
+    return (integration or ledger.default_integration).strip()

@@ -1,0 +1,81 @@
+"""Auditors: an order's full history, and verification of its hash chain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import AuditorCaller, IntegrationQuery, LedgerDep, OrderNo
+from api.problems import problem_responses
+from api.schemas import (
+    AuditFindingPublic,
+    HistoryEntryPublic,
+    HistoryPagePublic,
+    VerificationPublic,
+    plain,
+)
+
+router = APIRouter(
+    prefix="/orders",
+    tags=["audit"],
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+
+
+@router.get("/{order_no}/history", response_model=HistoryPagePublic)
+def order_history(
+    order_no: OrderNo,
+    caller: AuditorCaller,
+    ledger: LedgerDep,
+    integration: IntegrationQuery = None,
+    after_version: Annotated[
+        int, Query(ge=0, le=2**31, description="list events after this version")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="events per page")] = 100,
+) -> HistoryPagePublic:
+    """Every event on an order, oldest first: who, when, from where, what changed (paged)."""
+    entries = ledger.history(
+        order_no, integration=integration, after_version=after_version, limit=limit
+    )
+    if not entries and after_version:
+        ledger.history(order_no, integration=integration, limit=1)  # unknown order -> 404
+    return HistoryPagePublic(
+        order_no=order_no.strip(),
+        integration=integration or ledger.default_integration,
+        entries=[
+            HistoryEntryPublic(
+                version=e.version,
+                recorded_at=e.recorded_at,
+                occurred_at=e.occurred_at,
+                actor_id=e.actor_id,
+                actor_role=e.actor_role,
+                source=e.source,
+                event=e.event,
+                summary=e.summary,
+                details=plain(e.details),
+            )
+            for e in entries
+        ],
+        next_after_version=entries[-1].version if len(entries) == limit else None,
+    )
+
+
+@router.get("/{order_no}/verification", response_model=VerificationPublic)
+def verify_order(
+    order_no: OrderNo,
+    caller: AuditorCaller,
+    ledger: LedgerDep,
+    integration: IntegrationQuery = None,
+) -> VerificationPublic:
+    """Check that no stored event of the order was altered or is missing (its hash chain)."""
+    report = ledger.verify_order(order_no, integration)
+    return VerificationPublic(
+        order_no=order_no.strip(),
+        integration=integration or ledger.default_integration,
+        ok=report.ok,
+        events=report.events,
+        findings=[
+            AuditFindingPublic(version=f.version, problem=f.problem) for f in report.findings
+        ],
+    )

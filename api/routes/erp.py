@@ -1,0 +1,50 @@
+"""ERP events pushed by ERPs that push instead of being polled (same semantics as polling)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import IntegrationCaller, IntegrationQuery, LedgerDep, OrderNo, RecorderDep
+from api.problems import problem_responses
+from api.schemas import CommandPublic, ErpCancellationCreate, ErpOrderCreate
+
+router = APIRouter(
+    prefix="/erp/orders",
+    tags=["erp"],
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+
+
+@router.post("", response_model=CommandPublic)
+def push_erp_order(
+    body: ErpOrderCreate,
+    caller: IntegrationCaller,
+    ledger: LedgerDep,
+    recorder: RecorderDep,
+    integration: IntegrationQuery = None,
+) -> CommandPublic:
+    """The ERP states a released order: it is released, a change is applied, or conflicts are
+    raised where the floor already started (warn, don't block)."""
+    order = body.to_domain()
+    return recorder.run(
+        lambda key: ledger.receive_erp_order(
+            order, recorder.actor, integration=integration, key=key
+        )
+    )
+
+
+@router.post("/{order_no}/cancellation", response_model=CommandPublic)
+def push_erp_cancellation(
+    order_no: OrderNo,
+    body: ErpCancellationCreate,
+    caller: IntegrationCaller,
+    ledger: LedgerDep,
+    recorder: RecorderDep,
+    integration: IntegrationQuery = None,
+) -> CommandPublic:
+    """The ERP cancelled the order: it is cancelled, or a conflict is raised if work started."""
+    return recorder.run(
+        lambda key: ledger.cancel_in_erp(
+            order_no, recorder.actor, reason=body.reason, integration=integration, key=key
+        )
+    )

@@ -1,0 +1,175 @@
+"""ERP writeback: per-destination status, supervisors' retry and skip, report triggers (mode E)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from pydantic import BaseModel
+
+from adapters.config import ConfigError, load_config
+from adapters.writeback.service import WritebackError, WritebackService
+from api.deps import (
+    NON_BLANK,
+    AnyCaller,
+    FloorCaller,
+    IntegrationQuery,
+    LedgerDep,
+    OrderNo,
+    RecorderDep,
+    SupervisorCaller,
+)
+from api.problems import problem_responses
+from api.schemas import CommandPublic
+
+router = APIRouter(prefix="/writeback", tags=["writeback"])
+
+DestinationName = Annotated[
+    str, Path(min_length=1, max_length=60, pattern=NON_BLANK, description="destination name")
+]
+ReportId = Annotated[str, Path(min_length=1, max_length=80, pattern=NON_BLANK)]
+_lock = threading.Lock()
+
+
+class ParkedPublic(BaseModel):
+    order_no: str
+    integration: str
+    position: int
+    idempotency_key: str
+    event: str
+    reason: str
+    parked_at: str
+    held: int
+    decision: str | None
+
+
+class DestinationStatusPublic(BaseModel):
+    destination: str
+    integration: str
+    mode: str
+    transport: str
+    sends: bool
+    position: int
+    head: int
+    backlog: int
+    oldest_unsent_at: str | None
+    oldest_unsent_age_seconds: float | None
+    delivered: int
+    last_error: str | None
+    last_error_at: str | None
+    last_success_at: str | None
+    parked: list[ParkedPublic]
+
+
+def get_writeback(request: Request, ledger: LedgerDep) -> WritebackService:
+    """The writeback service over the app's ledger and $FLOORLEDGER_CONFIG (made once)."""
+    with _lock:
+        svc: WritebackService | None = getattr(request.app.state, "writeback", None)
+        if svc is None or svc.ledger is not ledger:
+            try:
+                config = load_config()
+            except ConfigError as exc:
+                raise HTTPException(
+                    503, f"the integration configuration is unusable: {exc}"
+                ) from None
+            svc = WritebackService(ledger, config)
+            request.app.state.writeback = svc
+        return svc
+
+
+WritebackDep = Annotated[WritebackService, Depends(get_writeback)]
+
+
+def _status(svc: WritebackService, name: str | None) -> list[dict[str, Any]]:
+    try:
+        return [s.to_json() for s in svc.status(name)]
+    except WritebackError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get(
+    "/destinations",
+    response_model=list[DestinationStatusPublic],
+    responses=problem_responses(401, 503),
+)
+def destinations(caller: AnyCaller, svc: WritebackDep) -> list[dict[str, Any]]:
+    """Per ERP destination: backlog size, oldest unsent event's age, parked orders, last error."""
+    return _status(svc, None)
+
+
+@router.get(
+    "/destinations/{name}",
+    response_model=DestinationStatusPublic,
+    responses=problem_responses(401, 404, 503),
+)
+def destination(name: DestinationName, caller: AnyCaller, svc: WritebackDep) -> dict[str, Any]:
+    """One ERP destination's writeback status."""
+    return _status(svc, name)[0]
+
+
+def _decide(svc: WritebackService, recorder: Any, fn: Any, name: str, order_no: str) -> Any:
+    try:
+        return recorder.run(lambda key: fn(name, order_no, recorder.actor))
+    except WritebackError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.post(
+    "/destinations/{name}/parked/{order_no}/retry",
+    response_model=CommandPublic,
+    responses=problem_responses(401, 403, 404, 503),
+)
+def retry(
+    name: DestinationName,
+    order_no: OrderNo,
+    caller: SupervisorCaller,
+    svc: WritebackDep,
+    recorder: RecorderDep,
+) -> CommandPublic:
+    """A supervisor sends an order's refused message again (recorded on the order)."""
+    out: CommandPublic = _decide(svc, recorder, svc.retry, name, order_no)
+    return out
+
+
+@router.post(
+    "/destinations/{name}/parked/{order_no}/skip",
+    response_model=CommandPublic,
+    responses=problem_responses(401, 403, 404, 503),
+)
+def skip(
+    name: DestinationName,
+    order_no: OrderNo,
+    caller: SupervisorCaller,
+    svc: WritebackDep,
+    recorder: RecorderDep,
+) -> CommandPublic:
+    """A supervisor drops an order's refused message; its later messages go on (recorded)."""
+    out: CommandPublic = _decide(svc, recorder, svc.skip, name, order_no)
+    return out
+
+
+@router.post(
+    "/orders/{order_no}/reports/{report_id}/trigger",
+    response_model=CommandPublic,
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+def trigger(
+    order_no: OrderNo,
+    report_id: ReportId,
+    caller: FloorCaller,
+    svc: WritebackDep,
+    recorder: RecorderDep,
+    ledger: LedgerDep,
+    integration: IntegrationQuery = None,
+) -> CommandPublic:
+    """An operator or supervisor sends a submitted report to the ERP now (mode E)."""
+    try:
+        return recorder.run(
+            lambda key: svc.trigger(order_no, report_id, recorder.actor, integration)
+        )
+    except WritebackError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+__all__ = ["router"]

@@ -1,0 +1,428 @@
+"""Request (XCreate) and response (XPublic) bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain import CommandOutcome, ErpOperation, ErpOrder
+
+# Printable text: no control characters (the ledger refuses them, so the schema says so).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 1970 and 9000")
+    return value
+
+
+def _date_in_range(value: date) -> date:
+    if not EARLIEST.date() <= value <= LATEST.date():
+        raise ValueError("must be between 1970 and 9000")
+    return value
+
+
+def text_field(max_length: int, *, min_length: int = 0, description: str = "") -> Any:
+    return Field(
+        min_length=min_length,
+        max_length=max_length,
+        pattern=PRINTABLE,
+        description=description or None,
+    )
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Day = Annotated[date, AfterValidator(_date_in_range)]
+Quantity = Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), allow_inf_nan=False)]
+Measured = Annotated[Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), allow_inf_nan=False)]
+ReasonCode = Annotated[str, text_field(60, min_length=1)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------- floor actions
+
+
+class OperationEventCreate(StrictModel):
+    """When it happened on the floor (default: now)."""
+
+    at: Moment | None = Field(default=None, description="when it happened, with a time zone")
+
+
+class PauseCreate(OperationEventCreate):
+    """A pause with its stop reason."""
+
+    reason_code: ReasonCode = Field(description="stop reason code")
+
+
+class QuantityReportCreate(OperationEventCreate):
+    """Good, scrap (with a reason) and rework quantities of an operation."""
+
+    good: Quantity = Decimal(0)
+    scrap: Quantity = Decimal(0)
+    scrap_reason: Annotated[str, text_field(60)] | None = Field(
+        default=None, description="required when scrap > 0"
+    )
+    rework: Quantity = Decimal(0)
+    unit: Annotated[str, text_field(20, min_length=1)] | None = Field(
+        default=None, description="unit of the quantities (default: the order's unit)"
+    )
+
+
+class ResultCreate(OperationEventCreate):
+    """A quality result, a serial or a batch number."""
+
+    passed: bool | None = None
+    characteristic: Annotated[str, text_field(120)] = ""
+    measured_value: Measured | None = None
+    unit: Annotated[str, text_field(20)] = ""
+    serial: Annotated[str, text_field(120)] = ""
+    batch: Annotated[str, text_field(120)] = ""
+
+
+class ReportCreate(StrictModel):
+    """An operator's report of times and amounts for the ERP."""
+
+    started_at: Moment
+    ended_at: Moment
+    good: Quantity = Decimal(0)
+    scrap: dict[ReasonCode, Quantity] = Field(
+        default_factory=dict, max_length=50, description="scrap quantity by reason code"
+    )
+    rework: Quantity = Decimal(0)
+    note: Annotated[str, text_field(1000)] = ""
+    report_id: Annotated[str, text_field(80, min_length=1)] | None = Field(
+        default=None, description="the client's id of the report (default: generated)"
+    )
+
+
+class ConflictResolutionCreate(StrictModel):
+    """How a supervisor settles a conflict, with a note."""
+
+    resolution: Literal["accept_erp", "keep_floor", "cancel"]
+    note: Annotated[str, text_field(1000)] = ""
+
+
+class RowKeyedCreate(StrictModel):
+    """A report-script row was keyed into the ERP (no fields)."""
+
+
+# ---------------------------------------------------------------------- ERP push
+
+
+class ErpOperationCreate(StrictModel):
+    """One routing operation as the ERP defines it (times in minutes)."""
+
+    op_id: Annotated[str, text_field(60, min_length=1)]
+    name: Annotated[str, text_field(200)] = ""
+    work_centre: Annotated[str, text_field(60)] = ""
+    setup_time: Quantity = Decimal(0)
+    run_time_per_unit: Quantity = Decimal(0)
+
+
+class ErpOrderCreate(StrictModel):
+    """A released works order as the ERP states it (a release or a change)."""
+
+    order_no: Annotated[str, text_field(80, min_length=1)]
+    part_no: Annotated[str, text_field(80, min_length=1)]
+    quantity: Quantity
+    unit: Annotated[str, text_field(20, min_length=1)]
+    description: Annotated[str, text_field(400)] = ""
+    due_date: Day | None = None
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    work_centre: Annotated[str, text_field(60)] = ""
+    routing: list[ErpOperationCreate] = Field(default_factory=list, max_length=500)
+    unit_factors: dict[Annotated[str, text_field(20, min_length=1)], Quantity] = Field(
+        default_factory=dict, max_length=50
+    )
+
+    def to_domain(self) -> ErpOrder:
+        return ErpOrder(
+            order_no=self.order_no,
+            part_no=self.part_no,
+            quantity=self.quantity,
+            unit=self.unit,
+            description=self.description,
+            due_date=self.due_date,
+            priority=self.priority,
+            work_centre=self.work_centre,
+            routing=tuple(
+                ErpOperation(op.op_id, op.name, op.work_centre, op.setup_time, op.run_time_per_unit)
+                for op in self.routing
+            ),
+            unit_factors=dict(self.unit_factors),
+        )
+
+
+class ErpCancellationCreate(StrictModel):
+    """The ERP cancelled the order."""
+
+    reason: Annotated[str, text_field(400)] = ""
+
+
+# ---------------------------------------------------------------------- command results
+
+
+class CommandPublic(BaseModel):
+    """What a recorded command did, and the ledger position a read can wait for."""
+
+    order_no: str
+    integration: str
+    version: int = Field(description="the order's version after the command")
+    events: list[str] = Field(description="events recorded (empty when nothing changed)")
+    warnings: list[str] = Field(description="warning codes raised (warn, don't block)")
+    position: int | None = Field(
+        description="ledger position to pass as wait_for_position to a read"
+    )
+    result: str | None = Field(default=None, description="e.g. the id of a submitted report")
+
+    @classmethod
+    def of(cls, outcome: CommandOutcome) -> CommandPublic:
+        return cls(
+            order_no=outcome.order_no,
+            integration=outcome.integration,
+            version=outcome.version,
+            events=list(outcome.events),
+            warnings=list(outcome.warnings),
+            position=outcome.position,
+            result=outcome.result,
+        )
+
+
+# ---------------------------------------------------------------------- views
+
+
+class ViewModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ActiveOrderPublic(ViewModel):
+    work_centre: str
+    integration: str | None
+    order_no: str | None
+    part_no: str | None
+    since: str | None
+    actor_id: str | None
+
+
+class PlanEntryPublic(ViewModel):
+    integration: str
+    order_no: str
+    part_no: str
+    description: str
+    quantity: Decimal
+    unit: str
+    due_date: str | None
+    priority: int
+    order_state: str
+    op_id: str
+    op_name: str
+    op_state: str
+    seq: int
+    setup_time: Decimal
+    run_time_per_unit: Decimal
+    good: Decimal
+
+
+class PlanPublic(ViewModel):
+    """A work centre's open operations in working order, and the order active there."""
+
+    work_centre: str
+    active: ActiveOrderPublic | None
+    entries: list[PlanEntryPublic]
+
+
+class OperationStatusPublic(ViewModel):
+    op_id: str
+    name: str
+    work_centre: str
+    in_routing: bool
+    state: str
+    started_at: str | None
+    completed_at: str | None
+    running_since: str | None
+    run_seconds: float
+    standard_minutes: Decimal
+    good: Decimal
+    scrap: dict[str, Decimal]
+    rework: Decimal
+    results: int
+    failed_results: int
+    last_activity: str | None
+
+
+class OrderStatusPublic(ViewModel):
+    """An order's state, operations, totals and open conflicts and warnings."""
+
+    integration: str
+    order_no: str
+    part_no: str
+    description: str
+    state: str
+    quantity: Decimal
+    unit: str
+    due_date: str | None
+    priority: int
+    good: Decimal
+    scrap_total: Decimal
+    scrap: dict[str, Decimal]
+    rework: Decimal
+    run_seconds: float
+    standard_minutes: Decimal
+    last_activity: str | None
+    open_conflicts: int
+    open_warnings: int
+    warnings: int
+    reports: int
+    version: int
+    operations: list[OperationStatusPublic]
+
+
+class ScriptRowPublic(ViewModel):
+    """A line of the report script to key into the ERP."""
+
+    row_id: str
+    kind: str
+    integration: str
+    order_no: str
+    op_id: str
+    work_centre: str
+    started_at: str | None
+    ended_at: str | None
+    duration_s: float
+    good: Decimal
+    scrap: dict[str, Decimal]
+    rework: Decimal
+    operator: str
+    note: str
+    recorded_at: str
+    keyed: bool
+    keyed_at: str | None
+    keyed_by: str | None
+    position: int
+
+
+class ConflictPublic(ViewModel):
+    """A conflict between an ERP change and the floor's values on one field of an order."""
+
+    conflict_id: str
+    integration: str
+    order_no: str
+    field: str
+    erp_value: Any
+    floor_value: Any
+    status: str
+    raised_at: str
+    raised_by: str
+    updated_at: str
+    resolution: str | None
+    note: str | None
+    resolved_by: str | None
+    resolved_role: str | None
+    resolved_at: str | None
+    position: int
+
+
+class WarningPublic(ViewModel):
+    """An integration or floor warning (warn, don't block)."""
+
+    warning_id: str
+    subject: str
+    integration: str | None
+    order_no: str | None
+    workstation: str | None
+    code: str
+    message: str
+    reference: str
+    raised_at: str
+    actor_id: str
+    source: str
+    relevant: bool
+    cleared_reason: str | None
+    cleared_at: str | None
+    position: int
+
+
+# ---------------------------------------------------------------------- audit
+
+
+class HistoryEntryPublic(BaseModel):
+    """One event of an order's audit trail: who, when, from where, what changed."""
+
+    version: int
+    recorded_at: datetime
+    occurred_at: datetime | None
+    actor_id: str
+    actor_role: str
+    source: str
+    event: str
+    summary: str
+    details: dict[str, Any]
+
+
+class HistoryPagePublic(BaseModel):
+    """A page of an order's history; pass next_after_version to get the next page."""
+
+    order_no: str
+    integration: str
+    entries: list[HistoryEntryPublic]
+    next_after_version: int | None
+
+
+class AuditFindingPublic(BaseModel):
+    version: int
+    problem: str
+
+
+class VerificationPublic(BaseModel):
+    """The result of checking an order's hash chain and version sequence."""
+
+    order_no: str
+    integration: str
+    ok: bool
+    events: int
+    findings: list[AuditFindingPublic]
+
+
+# ---------------------------------------------------------------------- operations
+
+
+class LivenessPublic(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessPublic(BaseModel):
+    """Whether the store answers, the ledger's position and how far each view lags."""
+
+    status: Literal["ready", "unavailable"]
+    store: str
+    position: int | None
+    view_positions: dict[str, int]
+    view_lag: int | None = Field(description="events the slowest view has not folded yet")
+    detail: str | None = None
+
+
+def plain(value: Any) -> Any:
+    """A value from an event in JSON form (Decimals as strings, times as ISO-8601)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

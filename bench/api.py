@@ -1,0 +1,258 @@
+"""HTTP API load: floor actions from 100 concurrent clients against `floorledger serve` on
+PostgreSQL, compared with a FastAPI hello-world route served the same way, in one run.
+
+    python bench/api.py [--clients 100] [--seconds 10] [--workers 1] [--pg postgresql://...]
+
+Both servers are uvicorn processes on loopback with the same workers and log settings; the
+load generator is httpx (async) in this process. Each client reports quantities on its own
+order with an Idempotency-Key per request (a real write: one event each, committed before the
+answer). Prints requests/s and p50/p99 latency of both, and the ratios (goals: throughput
+>= 40% of hello-world, p99 <= 3x hello-world's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.settings import Settings, build_ledger  # noqa: E402
+from adapters.tokens import TokenStore  # noqa: E402
+from domain import Actor, ErpOperation, ErpOrder  # noqa: E402
+
+ERP = Actor("bench-erp", "integration", "erp:erp")
+
+
+# The baseline: a FastAPI app factory with one hello-world route (written to a temporary
+# module so that uvicorn serves it by import string, with workers, like floorledger).
+HELLO_MODULE = """
+from fastapi import FastAPI
+
+
+def hello_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<12} {self.rps:9.0f} req/s   p50 {self.pct(50):7.2f} ms   "
+            f"p99 {self.pct(99):7.2f} ms   ({self.requests} ok, {self.errors} errors)"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def an_order(i: int) -> ErpOrder:
+    return ErpOrder(
+        order_no=f"API-{i:05d}",
+        part_no="P-1",
+        quantity=Decimal(1_000_000),
+        unit="pcs",
+        work_centre="WC",
+        routing=(ErpOperation("10", "op", "WC-1", Decimal(1), Decimal("0.1")),),
+    )
+
+
+async def load(
+    name: str,
+    clients: int,
+    seconds: float,
+    request: Callable[[httpx.AsyncClient, int, int], Awaitable[httpx.Response]],
+) -> Result:
+    # One client (one keep-alive connection) each: a single httpx pool of 100 connections
+    # spends more time in its own bookkeeping than the servers do.
+    pool = [
+        httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=30)
+        for _ in range(clients)
+    ]
+    latencies: list[float] = []
+    errors = 0
+    try:
+        await asyncio.gather(*(request(pool[c], c, -1) for c in range(clients)))  # warm up
+        stop = time.perf_counter() + seconds
+
+        async def one(c: int) -> None:
+            nonlocal errors
+            n = 0
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                r = await request(pool[c], c, n)
+                dt = time.perf_counter() - t0
+                if r.status_code == 200:
+                    latencies.append(dt)
+                else:
+                    errors += 1
+                n += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(c) for c in range(clients)))
+        elapsed = time.perf_counter() - started
+    finally:
+        for client in pool:
+            await client.aclose()
+    return Result(name, len(latencies), errors, elapsed, latencies)
+
+
+def serve(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
+    )
+    opts = parser.parse_args()
+
+    schema = "bench_api_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(opts.pg, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"{opts.pg}?schema={schema}"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        settings = Settings(database_url=url)  # type: ignore[arg-type]
+        ledger = build_ledger(settings)
+        ledger.release_orders([an_order(i) for i in range(opts.clients)], ERP)
+        ledger.close()
+        tokens = TokenStore(settings)
+        _, secret = tokens.create("bench-operator", "operator")
+        tokens.close()
+
+        env = dict(os.environ, FLOORLEDGER_DATABASE_URL=url, FLOORLEDGER_PG_POOL_SIZE="10")
+        hello_port, api_port = free_port(), free_port()
+        uvicorn_flags = ["--workers", str(opts.workers), "--log-level", "warning"]
+        hello_dir = Path(tempfile.mkdtemp(prefix="fl-bench-"))
+        (hello_dir / "fl_bench_hello.py").write_text(HELLO_MODULE)
+        procs.append(
+            serve(
+                [sys.executable, "-m", "uvicorn", "fl_bench_hello:hello_app", "--factory",
+                 "--app-dir", str(hello_dir), "--host", "127.0.0.1", "--port", str(hello_port),
+                 *uvicorn_flags, "--no-access-log"],
+                env,
+            )
+        )  # fmt: skip
+        procs.append(
+            serve(
+                [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port",
+                 str(api_port), *uvicorn_flags, "--no-access-log"],
+                env,
+            )
+        )  # fmt: skip
+        hello_url = f"http://127.0.0.1:{hello_port}"
+        api_url = f"http://127.0.0.1:{api_port}"
+        wait_up(hello_url + "/hello")
+        wait_up(api_url + "/health/ready")
+        auth = {"Authorization": f"Bearer {secret}"}
+        run_id = uuid.uuid4().hex[:6]
+
+        async def hello(client: httpx.AsyncClient, c: int, n: int) -> httpx.Response:
+            return await client.get(hello_url + "/hello")
+
+        async def report(client: httpx.AsyncClient, c: int, n: int) -> httpx.Response:
+            return await client.post(
+                f"{api_url}/orders/API-{c:05d}/operations/10/quantities",
+                json={"good": 1},
+                headers={**auth, "Idempotency-Key": f"{run_id}-{c}-{n}"},
+            )
+
+        print(
+            f"{opts.clients} clients, {opts.seconds:.0f} s each, {opts.workers} worker(s), "
+            f"PostgreSQL schema {schema}"
+        )
+        baseline = asyncio.run(load("baseline", opts.clients, opts.seconds, hello))
+        print(baseline.line())
+        floor = asyncio.run(load("floor write", opts.clients, opts.seconds, report))
+        print(floor.line())
+        ratio = floor.rps / baseline.rps
+        p99 = floor.pct(99) / baseline.pct(99)
+        print(
+            f"throughput {ratio:.0%} of hello-world (goal >= 40%); "
+            f"p99 {p99:.1f}x hello-world's (goal <= 3x)"
+        )
+        check = build_ledger(settings)
+        reports = sum(
+            1
+            for i in range(opts.clients)
+            for e in check.history(an_order(i).order_no)
+            if e.event == "QuantityReported"
+        )
+        check.close()
+        expected = floor.requests + floor.errors + opts.clients  # with the warm-up requests
+        print(f"quantity reports recorded: {reports} (requests sent: {expected})")
+        print(f"median write latency {statistics.median(floor.latencies) * 1000:.2f} ms")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        with psycopg.connect(opts.pg, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()
