@@ -236,11 +236,15 @@ def parse_xlsx(source: Source, *, sheet: str | None = None) -> Iterator[Parsed]:
 
 
 def b2mml_schema_dir() -> Path:
-    """Where the MESA B2MML V0600 schemas are: $FLOORLEDGER_B2MML_DIR or shared/b2mml/V0600."""
+    """Where the MESA B2MML V0600 schemas are: $FLOORLEDGER_B2MML_DIR, else the copy shipped
+    in adapters/b2mml/V0600, else shared/b2mml/V0600 beside the checkout."""
     env = os.environ.get(B2MML_DIR_ENV)
     if env:
         return Path(env)
     here = Path(__file__).resolve()
+    shipped = here.parents[1] / "b2mml" / "V0600"
+    if (shipped / B2MML_SCHEMA_FILE).is_file():
+        return shipped
     for parent in here.parents:
         for candidate in (
             parent / "shared" / "b2mml" / "V0600",
