@@ -15,7 +15,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.chain import GENESIS, canonical_json, recompute
 from domain.errors import (
@@ -42,7 +42,95 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 12
 _REFUSED = "refused"
 _RACED = "raced"
-LOCK_STRIPES = 64
+LOCK_STRIPES = 1024
+
+
+class _Waiting:
+    """One command's events waiting to be saved in a group."""
+
+    __slots__ = ("done", "error", "items", "lead", "result")
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+        self.done = threading.Event()
+        self.lead = False
+        self.result: list[Recording[UUID]] = []
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Saves the events of concurrent commands on different aggregates in one transaction.
+
+    The first waiting command leads: it saves everything queued so far in one ``save`` and
+    hands the lead to the next waiting command. When a group fails (for example one command
+    raced another writer), each command of the group is saved on its own, so one conflict
+    never fails the others. A lone command is simply saved.
+    """
+
+    def __init__(self, save: Callable[..., list[Recording[UUID]]], max_group: int = 256):
+        self._save = save
+        self._max = max_group
+        self._mutex = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._leading = False
+
+    def save(self, items: list[Any]) -> list[Recording[UUID]]:
+        me = _Waiting(items)
+        with self._mutex:
+            self._queue.append(me)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            me.done.wait()
+            if not me.lead:
+                return self._outcome(me)
+        group: list[_Waiting]
+        with self._mutex:
+            group = self._queue[: self._max]
+            del self._queue[: len(group)]
+        try:
+            self._flush(group)
+        finally:
+            with self._mutex:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
+                    self._leading = False
+        return self._outcome(me)
+
+    @staticmethod
+    def _outcome(me: _Waiting) -> list[Recording[UUID]]:
+        if me.error is not None:
+            raise me.error
+        return me.result
+
+    def _flush(self, group: list[_Waiting]) -> None:
+        try:
+            if len(group) == 1:
+                group[0].result = self._save(*group[0].items)
+            else:
+                try:
+                    recordings = self._save(*[i for w in group for i in w.items])
+                except Exception:
+                    for w in group:
+                        try:
+                            w.result = self._save(*w.items)
+                        except Exception as exc:
+                            w.error = exc
+                else:
+                    start = 0
+                    for w in group:
+                        w.result = recordings[start : start + len(w.items)]
+                        start += len(w.items)
+        except BaseException as exc:
+            for w in group:
+                if not w.result and w.error is None:
+                    w.error = exc
+        finally:
+            for w in group:
+                w.done.set()
 
 
 @dataclass(frozen=True)
@@ -117,6 +205,7 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.default_integration = default_integration
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
+        self._group = GroupCommit(self.save)
 
     def _lock(self, aggregate_id: UUID) -> threading.Lock:
         return self._locks[aggregate_id.int % LOCK_STRIPES]
@@ -214,9 +303,8 @@ class Ledger(Application[UUID]):
         if key is not None:
             key = text("idempotency_key", key, max_len=200)
             fingerprint = self._fingerprint(command, integration, order_no, args)
-            replay = self._replay(key, fingerprint, integration)
-            if replay is not None:
-                return replay
+            # No look-up of the receipt first: a repeated key fails the save on the receipt's
+            # uniqueness (or is refused by the order), and only then is the receipt read.
         refused_once = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -270,6 +358,10 @@ class Ledger(Application[UUID]):
             try:
                 result = decide(order)
             except DomainError:
+                if key is not None:
+                    replay = self._replay(key, fingerprint, integration)
+                    if replay is not None:
+                        return replay  # the first attempt of this command got there first
                 if refused_once:
                     raise
                 self._evict(oid)  # check the refusal once more against the store
@@ -292,7 +384,7 @@ class Ledger(Application[UUID]):
         if not to_save:
             return CommandOutcome(order_no, integration, order.version, (), (), None, result=result)
         try:
-            recordings = self.save(*to_save)
+            recordings = self._group.save(to_save)
         except IntegrityError:
             self._evict(oid)
             if key is not None:
