@@ -164,6 +164,12 @@ def main() -> None:
         "--pg",
         default=os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
     )
+    parser.add_argument(
+        "--views",
+        choices=["process", "inprocess"],
+        default="process",
+        help="run the views in a separate process (default) or inside the API process",
+    )
     opts = parser.parse_args()
 
     schema = "bench_api_" + uuid.uuid4().hex[:8]
@@ -181,6 +187,10 @@ def main() -> None:
         tokens.close()
 
         env = dict(os.environ, FLOORLEDGER_DATABASE_URL=url, FLOORLEDGER_PG_POOL_SIZE="10")
+        if opts.views == "process":
+            # The recommended layout: the API writes, a separate process keeps the views.
+            env["FLOORLEDGER_FOLLOW_VIEWS"] = "false"
+            procs.append(serve([sys.executable, "-m", "api.cli", "views", "run"], env))
         hello_port, api_port = free_port(), free_port()
         uvicorn_flags = ["--workers", str(opts.workers), "--log-level", "warning"]
         hello_dir = Path(tempfile.mkdtemp(prefix="fl-bench-"))
@@ -219,7 +229,7 @@ def main() -> None:
 
         print(
             f"{opts.clients} clients, {opts.seconds:.0f} s each, {opts.workers} worker(s), "
-            f"PostgreSQL schema {schema}"
+            f"views {opts.views}, PostgreSQL schema {schema}"
         )
         baseline = asyncio.run(load("baseline", opts.clients, opts.seconds, hello))
         print(baseline.line())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel
 
-from adapters.config import ConfigError, load_config
+from adapters.config import CONFIG_ENV, ConfigError, IntegrationsConfig, load_config
 from adapters.writeback.service import WritebackError, WritebackService
 from api.deps import (
     NON_BLANK,
@@ -67,12 +68,15 @@ def get_writeback(request: Request, ledger: LedgerDep) -> WritebackService:
     with _lock:
         svc: WritebackService | None = getattr(request.app.state, "writeback", None)
         if svc is None or svc.ledger is not ledger:
-            try:
-                config = load_config()
-            except ConfigError as exc:
-                raise HTTPException(
-                    503, f"the integration configuration is unusable: {exc}"
-                ) from None
+            if not os.environ.get(CONFIG_ENV):
+                config = IntegrationsConfig()  # no integrations configured: no destinations
+            else:
+                try:
+                    config = load_config()
+                except ConfigError as exc:
+                    raise HTTPException(
+                        503, f"the integration configuration is unusable: {exc}"
+                    ) from None
             svc = WritebackService(ledger, config)
             request.app.state.writeback = svc
         return svc
@@ -91,7 +95,7 @@ def _status(svc: WritebackService, name: str | None) -> list[dict[str, Any]]:
 @router.get(
     "/destinations",
     response_model=list[DestinationStatusPublic],
-    responses=problem_responses(401, 503),
+    responses=problem_responses(401, 422, 503),
 )
 def destinations(caller: AnyCaller, svc: WritebackDep) -> list[dict[str, Any]]:
     """Per ERP destination: backlog size, oldest unsent event's age, parked orders, last error."""
@@ -101,7 +105,7 @@ def destinations(caller: AnyCaller, svc: WritebackDep) -> list[dict[str, Any]]:
 @router.get(
     "/destinations/{name}",
     response_model=DestinationStatusPublic,
-    responses=problem_responses(401, 404, 503),
+    responses=problem_responses(401, 404, 422, 503),
 )
 def destination(name: DestinationName, caller: AnyCaller, svc: WritebackDep) -> dict[str, Any]:
     """One ERP destination's writeback status."""
@@ -118,7 +122,7 @@ def _decide(svc: WritebackService, recorder: Any, fn: Any, name: str, order_no: 
 @router.post(
     "/destinations/{name}/parked/{order_no}/retry",
     response_model=CommandPublic,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 def retry(
     name: DestinationName,
@@ -135,7 +139,7 @@ def retry(
 @router.post(
     "/destinations/{name}/parked/{order_no}/skip",
     response_model=CommandPublic,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 def skip(
     name: DestinationName,
