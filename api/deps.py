@@ -176,10 +176,14 @@ def _work_centre_of(order: WorkOrder, op_id: str) -> str | None:
     return None
 
 
-def _check_target(order: WorkOrder, op_id: str, principal: Principal) -> str | None:
+def _check_target(
+    order: WorkOrder, op_id: str, principal: Principal, off_routing: bool = False
+) -> str | None:
     """None when allowed, else why not (for a second look at a fresh copy of the order)."""
     wc = _work_centre_of(order, op_id)
     if wc is None:
+        if off_routing and principal.work_centre is None:
+            return None  # recorded with an integration warning (warn, don't block)
         return "unknown"
     if principal.work_centre is not None and wc != principal.work_centre:
         return "scope"
@@ -187,10 +191,15 @@ def _check_target(order: WorkOrder, op_id: str, principal: Principal) -> str | N
 
 
 def _check_fresh(
-    ledger: Ledger, principal: Principal, order_no: str, op_id: str, integration: str | None
+    ledger: Ledger,
+    principal: Principal,
+    order_no: str,
+    op_id: str,
+    integration: str | None,
+    off_routing: bool = False,
 ) -> None:
     order = ledger.get_order(order_no, integration)  # OrderNotFoundError -> 404
-    problem = _check_target(order, op_id, principal)
+    problem = _check_target(order, op_id, principal, off_routing)
     if problem == "unknown":
         raise OperationNotFoundError(order.order_no, op_id)
     if problem == "scope":
@@ -219,10 +228,18 @@ async def operation_target(
     principal: FloorCaller,
     ledger: LedgerDep,
     integration: IntegrationQuery = None,
+    off_routing: Annotated[
+        bool,
+        Query(
+            description="Record the action even though the operation is not in the order's "
+            "routing (an integration warning is raised). Not for work-centre scoped tokens."
+        ),
+    ] = False,
 ) -> OperationTarget:
     """The order's operation, if it exists (else 404) and is in the caller's scope (else 403).
 
     A cached copy of the order answers a yes; any no is checked against the store first.
+    An operation outside the routing is refused as unknown unless ``off_routing`` is set.
     """
     stripped = op_id.strip()
     cache = ledger.repository.cache
@@ -230,9 +247,14 @@ async def operation_target(
         cached: object = None
         with suppress(KeyError):
             cached = cache.get(ledger.order_id(order_no.strip(), integration))
-        if isinstance(cached, WorkOrder) and _check_target(cached, stripped, principal) is None:
+        if (
+            isinstance(cached, WorkOrder)
+            and _check_target(cached, stripped, principal, off_routing) is None
+        ):
             return OperationTarget(order_no, op_id, integration, principal)
-    await run_in_threadpool(_check_fresh, ledger, principal, order_no, stripped, integration)
+    await run_in_threadpool(
+        _check_fresh, ledger, principal, order_no, stripped, integration, off_routing
+    )
     return OperationTarget(order_no, op_id, integration, principal)
 
 

@@ -189,3 +189,21 @@ def _order(**overrides: str) -> dict[str, object]:
     from tests.e2e.conftest import an_erp_order
 
     return an_erp_order("WO-1", **overrides)
+
+
+def test_work_outside_the_routing_is_refused_as_unknown_unless_asked_and_then_warned(
+    api: Api,
+) -> None:
+    api.release()
+    typo = api.post("sven", "/orders/WO-1/operations/99/start")
+    assert typo.status_code == 404
+    asked = api.client.post(
+        "/orders/WO-1/operations/99/start",
+        params={"off_routing": "true"},
+        json={},
+        headers=api.headers("sven"),
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["warnings"] == ["unknown_operation"]
+    # once worked, the operation is known: later actions need no flag
+    assert api.post("sven", "/orders/WO-1/operations/99/complete").status_code == 200
