@@ -260,11 +260,31 @@ class ViewRunner:
                 cur.close()
                 if changed != 1:
                     raise LostRaceError(view.name)
+        except LostRaceError:
+            view.reset()
+            self._positions.pop(view.name, None)
+            raise
+        except Exception as exc:
+            view.reset()
+            self._positions.pop(view.name, None)
+            if self._moved_on(db, view.name, at):
+                # Another runner wrote this batch first (its rows clashed with ours).
+                raise LostRaceError(view.name) from exc
+            raise
         except BaseException:
             view.reset()
             self._positions.pop(view.name, None)
             raise
         self._positions[view.name] = last
+
+    def _moved_on(self, db: Db, name: str, at: int) -> bool:
+        """Whether the view's recorded position is no longer ``at`` (best effort)."""
+        try:
+            rows = db.query_in(f"SELECT position FROM {T_TRACKING} WHERE view IN {{in}}", [name])
+            db.end_read()
+        except Exception:
+            return False
+        return bool(rows) and int(rows[0][0]) != at
 
     # ------------------------------------------------------------------ public operations
 
