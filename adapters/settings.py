@@ -45,7 +45,10 @@ class Settings(BaseSettings):
 
     def redacted_url(self) -> str:
         """The database URL with any password replaced by ***."""
-        parts = urlsplit(self.database_url.get_secret_value())
+        url = self.database_url.get_secret_value()
+        if url.startswith("sqlite:"):
+            return url
+        parts = urlsplit(url)
         netloc = parts.netloc
         if parts.password is not None:
             user = parts.username or ""

@@ -1,0 +1,40 @@
+"""Settings: the store URL is checked, and its password never shown."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from adapters.settings import Settings, store_env
+
+
+def test_the_password_is_hidden_wherever_the_url_is_shown() -> None:
+    s = Settings(database_url="postgresql://floor:s3cret@db:5433/plant?schema=a")  # type: ignore[arg-type]
+    assert s.redacted_url() == "postgresql://floor:***@db:5433/plant?schema=a"
+    assert "s3cret" not in repr(s) and "s3cret" not in str(s.model_dump())
+
+
+def test_a_sqlite_url_is_shown_as_given() -> None:
+    assert Settings(database_url="sqlite:///var/fl.db").redacted_url() == "sqlite:///var/fl.db"  # type: ignore[arg-type]
+
+
+def test_a_postgres_url_becomes_the_event_store_settings() -> None:
+    env = store_env(
+        Settings(database_url="postgresql://floor:pw@db:5433/plant?schema=a", pg_pool_size=7)
+    )  # type: ignore[arg-type]
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == (
+        "db",
+        "5433",
+        "plant",
+    )
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_SCHEMA"]) == (
+        "floor",
+        "pw",
+        "a",
+    )
+    assert env["POSTGRES_POOL_SIZE"] == "7"
+
+
+def test_an_unsupported_scheme_is_refused_naming_the_variable_and_the_scheme() -> None:
+    with pytest.raises(ValidationError, match="FLOORLEDGER_DATABASE_URL scheme 'mysql'"):
+        Settings(database_url="mysql://x@y/z")  # type: ignore[arg-type]
