@@ -686,7 +686,7 @@ class WorkOrder(ChainedAggregate):
 
     # ---------------------------------------------------------------- floor commands
 
-    def _floor_warnings(self, op_id: str | None, actor: Actor) -> None:
+    def _floor_warnings(self, op_id: str | None, actor: Actor, *, completing: bool = False) -> None:
         if self.state == OrderState.CANCELLED:
             self.raise_warning(
                 W_ORDER_CANCELLED,
@@ -694,7 +694,7 @@ class WorkOrder(ChainedAggregate):
                 self.order_no,
                 actor,
             )
-        elif self.state == OrderState.COMPLETED:
+        elif self.state == OrderState.COMPLETED and not completing:
             self.raise_warning(
                 W_ORDER_COMPLETED,
                 f"order {self.order_no} is completed; the floor action was recorded anyway",
@@ -856,7 +856,7 @@ class WorkOrder(ChainedAggregate):
         if self.state == OrderState.COMPLETED:
             raise OrderStateError(self.order_no, self.state.value, "complete it again")
         self._trigger(self.OrderCompleted, actor, occurred_at=occurred)
-        self._floor_warnings(None, actor)
+        self._floor_warnings(None, actor, completing=True)
 
     def submit_report(
         self,

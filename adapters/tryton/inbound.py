@@ -75,13 +75,24 @@ def op_ids_for(works: Sequence[Mapping[str, Any]]) -> list[str]:
 
     Tryton deletes and recreates works when a planner resets a production to draft and
     releases it again, so work ids are not stable; the routing step sequence is. When every
-    work has a distinct sequence, it is the op id ("10", "20", …); otherwise the position
-    ("10", "20", … by order of sequence then id).
+    work has a sequence and works sharing one are the same operation, the sequence is the op
+    id ("10", "20", …); otherwise the position ("10", "20", … by order of sequence then id).
+    Works sharing a step happen when a planner re-releases a production whose work already
+    has cycles: Tryton keeps that work and creates a new one for the same step.
     """
     sequences = [w.get("sequence") for w in works]
-    if all(isinstance(s, int) for s in sequences) and len(set(sequences)) == len(sequences):
-        return [str(s) for s in sequences]
+    if all(isinstance(s, int) for s in sequences):
+        operations: dict[Any, set[Any]] = defaultdict(set)
+        for w in works:
+            operations[w.get("sequence")].add(_operation_key(w))
+        if all(len(ops) == 1 for ops in operations.values()):
+            return [str(s) for s in sequences]
     return [str(10 * (i + 1)) for i in range(len(works))]
+
+
+def _operation_key(work: Mapping[str, Any]) -> Any:
+    """What identifies a work's routing operation (its id, else its name)."""
+    return _related(work, "operation", "id") or _related(work, "operation", "name")
 
 
 def sort_works(works: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -114,6 +125,9 @@ def production_to_order(
     if isinstance(due, dt.datetime):
         due = due.date()
     ordered = sort_works(works)
+    steps: dict[str, Mapping[str, Any]] = {}
+    for op_id, w in zip(op_ids_for(ordered), ordered, strict=True):
+        steps.setdefault(op_id, w)  # one operation per routing step
     routing = tuple(
         ErpOperation(
             op_id=op_id,
@@ -123,7 +137,7 @@ def production_to_order(
             setup_time=Decimal(0),
             run_time_per_unit=Decimal(0),
         )
-        for op_id, w in zip(op_ids_for(ordered), ordered, strict=True)
+        for op_id, w in steps.items()
     )
     return ErpOrder(
         order_no=order_no,

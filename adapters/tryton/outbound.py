@@ -7,6 +7,7 @@ still missing, so at-least-once delivery has an exactly-once effect.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -76,24 +77,41 @@ class TrytonWriteback:
             raise WritebackRefused(order_no, "several Tryton productions have this number")
         return rows[0]
 
-    def work(self, order_no: str, op_id: str) -> WorkRef:
-        """The Tryton work for the floor operation ``op_id`` of the order."""
+    def works(self, order_no: str, op_id: str) -> list[WorkRef]:
+        """Every Tryton work of the floor operation ``op_id`` (a re-released step has two)."""
         prod = self.production(order_no)
         works = sort_works(
             self.client.search_read(
                 "production.work", [("production", "=", prod["id"])], list(WORK_FIELDS)
             )
         )
-        for key, w in zip(op_ids_for(works), works, strict=True):
-            if key == op_id:
-                return WorkRef(
-                    production_id=int(prod["id"]),
-                    production_state=str(prod["state"]),
-                    work_id=int(w["id"]),
-                    work_state=str(w["state"]),
-                    op_id=op_id,
-                )
-        raise WritebackRefused(order_no, f"operation {op_id!r} is not in the Tryton routing")
+        refs = [
+            WorkRef(
+                production_id=int(prod["id"]),
+                production_state=str(prod["state"]),
+                work_id=int(w["id"]),
+                work_state=str(w["state"]),
+                op_id=op_id,
+            )
+            for key, w in zip(op_ids_for(works), works, strict=True)
+            if key == op_id
+        ]
+        if not refs:
+            raise WritebackRefused(order_no, f"operation {op_id!r} is not in the Tryton routing")
+        return refs
+
+    def work(self, order_no: str, op_id: str) -> WorkRef:
+        """The Tryton work that takes new timing for the floor operation ``op_id``.
+
+        Of several works of one step: the one with active cycles, else the newest one
+        without cycles, else the newest.
+        """
+        refs = self.works(order_no, op_id)
+        active = [r for r in refs if r.work_state in ("running", "waiting")]
+        if active:
+            return active[0]
+        fresh = [r for r in refs if r.work_state in ("draft", "request")]
+        return fresh[-1] if fresh else refs[-1]
 
     # -- production life cycle -------------------------------------------------------------
 
@@ -153,12 +171,100 @@ class TrytonWriteback:
             ref = self.work(order_no, op_id)
             if ref.work_state == "done":
                 raise WritebackRefused(order_no, f"operation {op_id!r} is done in Tryton")
-            cycle_id = self._orphan_cycle(ref.work_id)
-            if cycle_id is None:
-                cycle_id = self.client.create(CYCLE, [{"work": ref.work_id}])[0]
-            self.client.create("ir.note", [{"resource": f"{CYCLE},{cycle_id}", "message": marker}])
+            cycle_id = self._new_cycle(ref.work_id, marker)
         self._complete_cycle(order_no, cycle_id, duration)
         return cycle_id
+
+    def begin_run(self, order_no: str, op_id: str, key: str) -> int:
+        """Start the Tryton cycle of one floor run of an operation, once per ``key``.
+
+        The cycle is created in draft, marked ``floorledger:<key>`` and set running, so the
+        work shows as running in Tryton. A replay finds the marker and only does what is
+        missing. Returns the cycle id.
+        """
+        marker = MARKER_PREFIX + key
+        cycle_id = self._marked_cycle(marker)
+        if cycle_id is None:
+            self.ensure_running(order_no)
+            ref = self.work(order_no, op_id)
+            if ref.work_state == "done":
+                raise WritebackRefused(order_no, f"operation {op_id!r} is done in Tryton")
+            cycle_id = self._new_cycle(ref.work_id, marker)
+        rows = self.client.read(CYCLE, [cycle_id], ["state"])
+        if not rows:
+            raise WritebackRefused(order_no, f"Tryton cycle {cycle_id} was deleted")
+        if rows[0]["state"] == "draft":
+            self._call(lambda: self.client.button(CYCLE, "run", [cycle_id]))
+        return cycle_id
+
+    def end_run(
+        self,
+        order_no: str,
+        op_id: str,
+        key: str,
+        total: dt.timedelta,
+        *,
+        completing: bool = False,
+    ) -> int | None:
+        """End the running floorledger cycle of the operation, once per ``key``.
+
+        ``total`` is the operation's actual run time on the floor so far; the cycle gets
+        what the operation's done floorledger cycles do not hold yet (its run's duration).
+        With no running cycle (its start was skipped) a done cycle of that time is added,
+        unless the production is done or cancelled in Tryton (refused).
+        ``completing`` also gives every work of the step that has no cycle a zero-length
+        done cycle, so Tryton sees the operation finished. Returns the cycle id, if any.
+        """
+        marker = MARKER_PREFIX + key
+        prod = self.production(order_no)
+        refs = self.works(order_no, op_id)
+        cycles = self.client.search_read(
+            CYCLE,
+            [("work", "in", [r.work_id for r in refs])],
+            ["id", "state", "duration", "work"],
+            order=[("id", "ASC")],
+        )
+        ours = self._markers([int(c["id"]) for c in cycles])
+        target = next((cid for cid, marks in ours.items() if marker in marks), None)
+        if target is None:
+            running = [int(c["id"]) for c in cycles if c["state"] == "running" and c["id"] in ours]
+            # A run already open in Tryton is closed even on a cancelled production (the
+            # time was spent); anything new is refused there.
+            if not running and prod["state"] in ("done", "cancelled"):
+                raise WritebackRefused(order_no, f"the Tryton production is {prod['state']}")
+            if running:
+                target = running[0]
+                self.client.create(
+                    "ir.note", [{"resource": f"{CYCLE},{target}", "message": marker}]
+                )
+        recorded = sum(
+            (
+                c["duration"] or dt.timedelta(0)
+                for c in cycles
+                if c["state"] == "done" and int(c["id"]) in ours and int(c["id"]) != target
+            ),
+            dt.timedelta(0),
+        )
+        duration = max(total - recorded, dt.timedelta(0))
+        if target is not None:
+            self._complete_cycle(order_no, target, duration)
+        elif duration > dt.timedelta(0):
+            target = self.add_cycle(order_no, op_id, duration, key)
+        if completing:
+            self._finish_step(order_no, op_id, key)
+        return target
+
+    def _finish_step(self, order_no: str, op_id: str, key: str) -> None:
+        """Give every work of the step without any cycle a zero-length done cycle."""
+        for ref in self.works(order_no, op_id):
+            marker = f"{MARKER_PREFIX}{key}:work-{ref.work_id}"
+            cycle_id = self._marked_cycle(marker)
+            if cycle_id is None:
+                if ref.work_state not in ("request", "draft"):
+                    continue
+                self.ensure_running(order_no)
+                cycle_id = self._new_cycle(ref.work_id, marker)
+            self._complete_cycle(order_no, cycle_id, dt.timedelta(0))
 
     def cycle_for_key(self, key: str) -> int | None:
         """The id of the cycle floorledger wrote for ``key``, if any."""
@@ -206,6 +312,31 @@ class TrytonWriteback:
         return True
 
     # -- internals -------------------------------------------------------------------------
+
+    def _new_cycle(self, work_id: int, marker: str) -> int:
+        """A draft cycle on the work carrying ``marker`` (adopting an unmarked draft one)."""
+        cycle_id = self._orphan_cycle(work_id)
+        if cycle_id is None:
+            cycle_id = self.client.create(CYCLE, [{"work": work_id}])[0]
+        self.client.create("ir.note", [{"resource": f"{CYCLE},{cycle_id}", "message": marker}])
+        return cycle_id
+
+    def _markers(self, cycle_ids: list[int]) -> dict[int, set[str]]:
+        """The floorledger markers of these cycles (cycles without one are left out)."""
+        if not cycle_ids:
+            return {}
+        notes = self.client.search_read(
+            "ir.note",
+            [
+                ("resource", "in", [f"{CYCLE},{i}" for i in cycle_ids]),
+                ("message", "like", MARKER_PREFIX + "%"),
+            ],
+            ["resource", "message"],
+        )
+        out: dict[int, set[str]] = defaultdict(set)
+        for n in notes:
+            out[int(str(n["resource"]).split(",", 1)[1])].add(str(n["message"]))
+        return dict(out)
 
     def _marked_cycle(self, marker: str) -> int | None:
         notes = self.client.search_read(

@@ -129,6 +129,11 @@ class TrytonDestination(_Destination, _SecretRefs):
     password_env: str | None = None
     password_file: Path | None = None
     batch_size: int = Field(default=1, ge=1, le=1)
+    timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # accept Tryton's confirmation warnings (e.g. output quantity off the BOM) when completing
+    accept_warnings: bool = False
+    # force the reservation of input materials Tryton cannot assign when work starts
+    force_assign: bool = False
 
 
 AnyDestination = (

@@ -78,7 +78,7 @@ def make_transport(destination: AnyDestination) -> Transport:
     if t == "tryton":
         from adapters.writeback.tryton import TrytonTransport
 
-        transport: Transport = TrytonTransport(destination)
+        transport: Transport = TrytonTransport(destination)  # type: ignore[arg-type]
         return transport
     raise ValueError(f"unknown transport {t!r}")
 

@@ -1,12 +1,20 @@
-"""An order's status, for anyone with access."""
+"""An order's status, for anyone with access; completing the order, for the floor."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import AnyCaller, FreshReader, IntegrationQuery, LedgerDep, OrderNo
-from api.problems import problem_responses
-from api.schemas import OrderStatusPublic
+from api.deps import (
+    AnyCaller,
+    FloorCaller,
+    FreshReader,
+    IntegrationQuery,
+    LedgerDep,
+    OrderNo,
+    RecorderDep,
+)
+from api.problems import PermissionDeniedError, problem_responses
+from api.schemas import CommandPublic, OperationEventCreate, OrderStatusPublic
 from domain import OrderNotFoundError
 
 router = APIRouter(
@@ -30,3 +38,31 @@ def order_status(
     if status is None:
         raise OrderNotFoundError(order_no, integ)
     return OrderStatusPublic.model_validate(status)
+
+
+@router.post(
+    "/{order_no}/complete",
+    response_model=CommandPublic,
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+def complete_order(
+    order_no: OrderNo,
+    body: OperationEventCreate,
+    caller: FloorCaller,
+    ledger: LedgerDep,
+    recorder: RecorderDep,
+    integration: IntegrationQuery = None,
+) -> CommandPublic:
+    """The floor completes the whole order (operators scoped to one work centre may not)."""
+    if caller.work_centre is not None:
+        raise PermissionDeniedError(
+            f"token {caller.name!r} is scoped to work centre {caller.work_centre!r}; "
+            "completing a whole order needs an unscoped floor token",
+            field="order_no",
+            value=order_no,
+        )
+    return recorder.run(
+        lambda key: ledger.complete_order(
+            order_no.strip(), recorder.actor, at=body.at, integration=integration, key=key
+        )
+    )

@@ -207,3 +207,16 @@ def test_work_outside_the_routing_is_refused_as_unknown_unless_asked_and_then_wa
     assert asked.json()["warnings"] == ["unknown_operation"]
     # once worked, the operation is known: later actions need no flag
     assert api.post("sven", "/orders/WO-1/operations/99/complete").status_code == 200
+
+
+def test_the_floor_completes_an_order_once_and_a_scoped_operator_may_not(api: Api) -> None:
+    api.release()
+    scoped = api.post("lena", "/orders/WO-1/complete")
+    assert scoped.status_code == 403
+    done = api.post("olga", "/orders/WO-1/complete", key="c1")
+    assert done.status_code == 200, done.text
+    assert done.json()["events"] == ["OrderCompleted"]
+    again = api.post("olga", "/orders/WO-1/complete")
+    assert again.status_code == 409
+    status = api.get("olga", "/orders/WO-1/status", wait_for_position=done.json()["position"])
+    assert status.json()["state"] == "completed"

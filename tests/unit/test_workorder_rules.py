@@ -344,3 +344,10 @@ def test_accepting_the_erps_release_of_a_cancelled_running_order_reinstates_it()
     assert order.conflicts["status"].erp_value == "released"
     order.resolve_conflict("status", "accept_erp", "", SUPERVISOR)
     assert order.state == OrderState.IN_PROGRESS
+
+
+def test_completing_the_order_raises_no_warning_about_the_order_being_completed() -> None:
+    order = a_released_order()
+    order.collect_events()
+    order.complete_order(OPERATOR)
+    assert event_names(order) == ["OrderCompleted"]

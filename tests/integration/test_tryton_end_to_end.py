@@ -1,0 +1,348 @@
+"""Tryton end to end: plan from a real trytond, floor actions over HTTP, writeback into Tryton.
+
+Productions are created and released in Tryton, synced into the ledger, worked on the floor
+through the API, and written back by the pump. Tryton must end with the right work states,
+cycles (one per floor run, with its duration) and output, exactly once — across a quantity
+change and a cancellation made in Tryton mid-flight, a Tryton outage, and a pump replay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.config import IntegrationsConfig, parse_config
+from adapters.inbound import tryton_source
+from adapters.inbound.sync import SyncSummary
+from adapters.writeback.pump import Pump
+from adapters.writeback.service import WritebackService
+from api.app import create_app
+from api.runtime import ApiSettings
+from domain import Actor, Ledger
+from tests.conftest import Backend
+from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer
+from tests.support.writeback import write_config
+
+pytestmark = pytest.mark.tryton
+
+DEST = "tryton-wb"
+PASSWORD_ENV = "FL_TRYTON_E2E_PASSWORD"
+T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
+
+
+def plant_config(server: TrytonServer) -> IntegrationsConfig:
+    """One Tryton integration in mode D: plan from Tryton, writeback to the same server."""
+    conn = {
+        "url": server.url,
+        "database": server.database,
+        "user": server.user,
+        "password_env": PASSWORD_ENV,
+    }
+    return parse_config(
+        {
+            "integrations": [
+                {
+                    "name": "tryton",
+                    "mode": "D",
+                    "inbound": {"transport": "tryton", **conn},
+                    "outbound": {
+                        "poll_seconds": 0.05,
+                        "destinations": [
+                            {
+                                "name": DEST,
+                                "transport": "tryton",
+                                **conn,
+                                "timeout_seconds": 5,
+                                "retry": {
+                                    "attempts": 2,
+                                    "initial_seconds": 0.01,
+                                    "max_seconds": 0.05,
+                                },
+                            }
+                        ],
+                    },
+                }
+            ]
+        }
+    )
+
+
+@dataclass
+class Floor:
+    """The API under test, its ledger, the pump and the plant's Tryton."""
+
+    client: TestClient
+    tokens: dict[str, str]
+    ledger: Ledger
+    config: IntegrationsConfig
+    pump: Pump
+    seed: TrytonSeed
+    plant: Plant
+
+    def post(self, who: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        r = self.client.post(
+            path, json=body or {}, headers={"Authorization": f"Bearer {self.tokens[who]}"}
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def get(self, who: str, path: str, **params: Any) -> Any:
+        r = self.client.get(
+            path, params=params, headers={"Authorization": f"Bearer {self.tokens[who]}"}
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def act(self, order: str, op: str, action: str, minute: float, **body: Any) -> None:
+        """An operator's floor action at T0 + minute."""
+        at = (T0 + dt.timedelta(minutes=minute)).isoformat()
+        self.post("olga", f"/orders/{order}/operations/{op}/{action}", {"at": at, **body})
+
+    def complete_order(self, order: str, minute: float) -> None:
+        """The floor completes the order (over HTTP when the API offers it)."""
+        at = T0 + dt.timedelta(minutes=minute)
+        paths = {getattr(r, "path", "") for r in self.client.app.routes}  # type: ignore[attr-defined]
+        if "/orders/{order_no}/complete" in paths:
+            self.post("sven", f"/orders/{order}/complete", {"at": at.isoformat()})
+        else:
+            self.ledger.complete_order(order, Actor("sven", "supervisor", "api"), at=at)
+
+    def sync(self) -> SyncSummary:
+        """One inbound pass: Tryton's plan into the ledger."""
+        return tryton_source.sync(self.config.get("tryton"), self.ledger)
+
+    def open_conflicts(self, order: str) -> dict[str, Any]:
+        rows = self.get(
+            "sven", "/conflicts", open_only=True, order_no=order,
+            wait_for_position=self.ledger.position(),
+        )  # fmt: skip
+        return {r["field"]: r for r in rows}
+
+    def destination(self) -> Any:
+        return self.get("sven", f"/writeback/destinations/{DEST}")
+
+    # -- what Tryton holds ------------------------------------------------------------------
+
+    def production(self, number: str) -> dict[str, Any]:
+        return self.seed.read_production(self.seed.id_of(number))
+
+    def steps(self, number: str) -> dict[int, list[dict[str, Any]]]:
+        """Works of the production by routing step sequence (a re-released step has two)."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        for w in self.seed.works(self.seed.id_of(number)):
+            out.setdefault(int(w["sequence"]), []).append(w)
+        return out
+
+    def cycles(self, number: str) -> dict[int, list[tuple[str, float]]]:
+        """(state, seconds) of every cycle of each step, in creation order."""
+        out: dict[int, list[tuple[str, float]]] = {}
+        for seq, works in self.steps(number).items():
+            rows = [c for w in works for c in self.seed.cycles(int(w["id"]))]
+            rows.sort(key=lambda c: int(c["id"]))
+            out[seq] = [
+                (c["state"], round(c["duration"].total_seconds(), 1) if c["duration"] else -1.0)
+                for c in rows
+            ]
+        return out
+
+    def output(self, number: str) -> float:
+        prod = self.production(number)
+        moves = self.seed.c.read("stock.move", list(prod["outputs"]), ["quantity", "state"])
+        (move,) = [m for m in moves if m["state"] != "cancelled"]
+        return float(move["quantity"])
+
+    def drain(self) -> dict[str, int | str]:
+        return self.pump.run_once()
+
+
+@pytest.fixture
+def floor(
+    server: TrytonServer,
+    plant: Plant,
+    backend: Backend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Floor]:
+    """The API and the pump on a fresh ledger (SQLite, then PostgreSQL), Tryton as the ERP."""
+    monkeypatch.setenv(PASSWORD_ENV, server.password)
+    cfg = plant_config(server)
+    monkeypatch.setenv("FLOORLEDGER_CONFIG", str(write_config(tmp_path / "fl.toml", cfg)))
+    settings = ApiSettings(database_url=backend.url, default_integration="tryton")  # type: ignore[arg-type]
+    app = create_app(settings)
+    with TestClient(app) as client, server.client() as c:
+        runtime = app.state.runtime
+        tokens = {
+            name: runtime.tokens.create(name, role, None)[1]
+            for name, role in (("olga", "operator"), ("sven", "supervisor"))
+        }
+        ledger = runtime.open().ledger
+        pump = Pump(ledger, cfg)
+        try:
+            yield Floor(client, tokens, ledger, cfg, pump, TrytonSeed(c), plant)
+        finally:
+            pump.close()
+
+
+def replan(seed: TrytonSeed, number: str, quantity: float) -> None:
+    """A planner changes a released (possibly running) production: back to draft, edit,
+    release again — Tryton keeps works that have cycles and creates the others anew."""
+    pid = seed.id_of(number)
+    if seed.read_production(pid)["state"] in ("assigned", "running"):
+        seed.c.button("production", "wait", [pid])
+    seed.requantify(pid, quantity)
+
+
+def test_a_tryton_production_is_worked_on_the_floor_and_written_back_exactly_once(
+    floor: Floor, server: TrytonServer
+) -> None:
+    seed, plant = floor.seed, floor.plant
+    a = seed.released_production(plant, "P-100", 10)  # worked straight through
+    b = seed.released_production(plant, "P-200", 8)  # quantity changed while running
+    c = seed.released_production(plant, "P-100", 5, routing="2-step")  # cancelled while running
+    first = floor.sync()
+    assert {a, b, c} <= set(first.released)
+
+    # -- the floor starts; Tryton sees the production running and a running cycle per work
+    for order in (a, b, c):
+        floor.act(order, "10", "start", 0)
+    assert isinstance(floor.drain()[DEST], int)
+    assert floor.production(a)["state"] == "running"
+    assert floor.steps(a)[10][0]["state"] == "running"
+    assert floor.cycles(a)[10] == [("running", -1.0)]
+
+    # -- A: pause, resume, complete; the other operations; the order completes
+    floor.act(a, "10", "quantities", 4, good=10)
+    floor.act(a, "10", "pause", 5, reason_code="tooling")
+    floor.drain()
+    assert floor.cycles(a)[10] == [("done", 300.0)]
+    floor.act(a, "10", "resume", 7)
+    floor.act(a, "10", "complete", 17)
+    floor.act(a, "20", "start", 18)
+    floor.act(a, "20", "quantities", 19, good=10)
+    floor.act(a, "20", "complete", 20)
+    floor.act(a, "30", "start", 21)
+    floor.act(a, "30", "results", 21.5, passed=True, serial="SN-1")
+    floor.act(a, "30", "quantities", 22, good=9, scrap=1, scrap_reason="burr")
+    floor.act(a, "30", "complete", 22)
+    floor.complete_order(a, 23)
+
+    # -- B: the planner raises the quantity of the running order in Tryton
+    replan(seed, b, 12)
+    assert len(floor.steps(b)[10]) == 2  # Tryton kept the worked step and made a new one
+    summary = floor.sync()
+    assert b in summary.conflicts
+    conflict = floor.open_conflicts(b)["quantity"]
+    assert (conflict["erp_value"], conflict["floor_value"]) == ("12", "8")
+    status_b = floor.get("olga", f"/orders/{b}/status", wait_for_position=floor.ledger.position())
+    assert status_b["open_conflicts"] == 1 and float(status_b["quantity"]) == 8
+    floor.post("sven", f"/conflicts/{b}/quantity/resolution", {"resolution": "accept_erp"})
+    assert floor.open_conflicts(b) == {}
+    floor.act(b, "10", "pause", 2, reason_code="material")
+    floor.act(b, "10", "resume", 3)
+    floor.act(b, "10", "complete", 6)
+    floor.act(b, "20", "start", 7)
+    floor.act(b, "20", "quantities", 9, good=12)
+    floor.act(b, "20", "complete", 9)
+    floor.act(b, "30", "start", 10)
+    floor.act(b, "30", "quantities", 11, good=12)
+    floor.act(b, "30", "complete", 11)
+    floor.complete_order(b, 12)
+
+    # -- C: cancelled in Tryton while running on the floor: a conflict; the floor goes on
+    seed.cancel(seed.id_of(c))
+    assert c in floor.sync().conflicts
+    assert floor.open_conflicts(c)["status"]["erp_value"] == "cancelled"
+    floor.act(c, "10", "pause", 4, reason_code="cancelled")
+    floor.act(c, "20", "start", 5)  # recorded, but Tryton will not take it
+    floor.drain()
+
+    assert floor.production(a)["state"] == "done"
+    assert {w[0]["state"] for w in floor.steps(a).values()} == {"done"}
+    assert floor.cycles(a) == {
+        10: [("done", 300.0), ("done", 600.0)],
+        20: [("done", 120.0)],
+        30: [("done", 60.0)],
+    }
+    assert floor.output(a) == 9.0  # the good quantity of the last operation
+
+    assert floor.production(b)["state"] == "done" and floor.output(b) == 12.0
+    b_cycles = floor.cycles(b)
+    # step 10 ran twice: across the change (on the kept work), then on the new work
+    assert b_cycles[10] == [("done", 120.0), ("done", 180.0)]
+    assert [len(w["cycles"]) for w in floor.steps(b)[10]] == [1, 1]
+    assert b_cycles[20] == [("done", 120.0)] and b_cycles[30] == [("done", 60.0)]
+    assert {w["state"] for ws in floor.steps(b).values() for w in ws} == {"done"}
+
+    # C: the open run's time reached Tryton; the start after the cancellation is parked
+    assert floor.production(c)["state"] == "cancelled"
+    assert floor.cycles(c)[10] == [("done", 240.0)]
+    (parked,) = floor.destination()["parked"]
+    assert parked["order_no"] == c and "cancelled" in parked["reason"]
+    floor.post("sven", f"/conflicts/{c}/status/resolution", {"resolution": "accept_erp"})
+    floor.post("sven", f"/writeback/destinations/{DEST}/parked/{c}/skip")
+    floor.drain()
+    status = floor.destination()
+    assert status["parked"] == [] and status["backlog"] == 0 and status["last_error"] is None
+
+    # -- D: Tryton goes down mid-flight; the floor keeps recording; the backlog drains once
+    before_d = floor.ledger.position()
+    d = seed.released_production(plant, "P-200", 4, routing="2-step")
+    assert d in floor.sync().released
+    floor.act(d, "10", "start", 30)
+    floor.drain()
+    server.stop()
+    try:
+        floor.act(d, "10", "pause", 31, reason_code="break")
+        floor.act(d, "10", "resume", 33)
+        floor.act(d, "10", "quantities", 34, good=4)
+        floor.act(d, "10", "complete", 35)
+        floor.act(d, "20", "start", 36)
+        floor.act(d, "20", "quantities", 38, good=4)
+        floor.act(d, "20", "complete", 38)
+        floor.complete_order(d, 39)
+        assert str(floor.drain()[DEST]).startswith("error")
+        status = floor.destination()
+        assert status["backlog"] >= 8 and "TrytonUnavailable" in (status["last_error"] or "")
+        assert status["parked"] == []
+    finally:
+        server.start()
+    # a crash between creating a cycle and marking it left an unmarked draft cycle behind
+    (work20,) = floor.steps(d)[20]
+    seed.c.create("production.work.cycle", [{"work": int(work20["id"])}])
+    floor.pump.get(DEST).next_attempt = 0.0
+    floor.drain()
+    assert floor.destination()["backlog"] == 0
+    expected = {
+        a: floor.cycles(a),
+        b: floor.cycles(b),
+        c: floor.cycles(c),
+        d: {10: [("done", 60.0), ("done", 120.0)], 20: [("done", 120.0)]},
+    }
+    assert floor.cycles(d) == expected[d]
+    assert floor.production(d)["state"] == "done" and floor.output(d) == 4.0
+
+    # -- the pump "crashes" after sending D's messages but before recording its position
+    svc = WritebackService(floor.ledger, floor.config)
+    try:
+        svc.replay(DEST, before_d + 1)
+        assert floor.destination()["backlog"] == 9  # D's floor events, sent again
+        floor.drain()
+        assert floor.destination()["backlog"] == 0 and floor.destination()["parked"] == []
+        assert {o: floor.cycles(o) for o in expected} == expected
+
+        # -- a supervisor replays everything: nothing doubles; Tryton refuses C's start again
+        svc.replay(DEST, 1)
+        floor.drain()
+        (parked,) = floor.destination()["parked"]
+        assert parked["order_no"] == c and "cancelled" in parked["reason"]
+    finally:
+        svc.close()
+    assert {o: floor.cycles(o) for o in expected} == expected
+    assert (floor.output(a), floor.output(b), floor.output(d)) == (9.0, 12.0, 4.0)
+    assert {floor.production(o)["state"] for o in (a, b, d)} == {"done"}
