@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -145,11 +146,87 @@ def demo() -> None:
 
 
 @app.command()
-def run() -> None:
-    """The main job on the configured store (embedded SQLite by default)."""
-    settings = load_settings()
-    console.print(f"floorledger on {settings.redacted_url()}")
-    demo()
+def run(
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Integration file (default: $FLOORLEDGER_CONFIG, else the example)."),
+    ] = None,
+    seed: Annotated[
+        Path | None,
+        typer.Option(help="Plans copied into each empty file inbox on a first run."),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    demo_order: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Record the demo order on a new store.")
+    ] = True,
+) -> None:
+    """The main job: the HTTP API with the ERP sync and writeback workers (embedded SQLite
+    by default), an operator token printed, the example file-drop ERP when none is set."""
+    import uvicorn
+
+    from adapters.config import ConfigError
+    from api.app import create_app
+    from api.demo import run_demo
+    from api.main_job import (
+        EXAMPLE_CONFIG,
+        MainJob,
+        load,
+        operator_token,
+        prepare_folders,
+        resolve_config,
+    )
+    from api.runtime import ApiSettings
+
+    try:
+        settings = ApiSettings()
+    except ValidationError as exc:
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e["loc"])
+            err.print(f"[red]configuration error[/red] FLOORLEDGER_{loc.upper()}: {e['msg']}")
+        raise typer.Exit(2) from None
+    host = host or settings.host
+    port = settings.port if port is None else port
+    config_path = resolve_config(config)
+    try:
+        integrations = load(config_path)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if seed is None and config_path == EXAMPLE_CONFIG:
+        seed = EXAMPLE_CONFIG.parent / "plans"
+    copied = prepare_folders(integrations, seed) if integrations else []
+
+    with open_ledger() as ledger:
+        fresh = ledger.position() == 0
+        demo_no = run_demo(ledger) if demo_order and fresh else None
+    operator = operator_token(settings, "operator", "operator")
+    supervisor = operator_token(settings, "supervisor", "supervisor")
+
+    job = MainJob(settings, integrations)
+    job.start_workers()
+    console.print(f"[bold]floorledger[/bold] on {settings.redacted_url()}")
+    if config_path is not None and integrations is not None:
+        names = ", ".join(f"{i.name} (mode {i.mode})" for i in integrations.integrations)
+        console.print(f"integrations from {config_path}: {names}")
+    if copied:
+        console.print(f"example plans dropped into the ERP inboxes: {', '.join(copied)}")
+    if demo_no:
+        console.print(f"demo order recorded: {demo_no} (integration demo)")
+    console.print(
+        f"\n  API docs      http://{host}:{port}/docs\n"
+        f"  operator      Bearer {operator}\n"
+        f"  supervisor    Bearer {supervisor}\n"
+        f"  plan          curl -H 'Authorization: Bearer {operator}' "
+        f"http://{host}:{port}/work-centres/SAW-1/plan\n"
+        "  writeback     var/erp/performance/ (with the example configuration)\n"
+        "\nCtrl-C stops everything.\n",
+        soft_wrap=True,
+    )
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    finally:
+        job.close()
 
 
 @app.command()

@@ -1,0 +1,132 @@
+"""The main job: the HTTP API with the sync and writeback workers in one process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adapters.config import FilesInbound, IntegrationsConfig, load_config
+from adapters.settings import build_ledger
+from adapters.tokens import TokenStore
+from api.runtime import ApiSettings
+from domain import Ledger
+
+log = logging.getLogger("floorledger.run")
+
+EXAMPLE_CONFIG = Path("examples/file-drop/floorledger.toml")
+
+
+@dataclass
+class MainJob:
+    """Everything `floorledger run` starts beside the API, and how to stop it."""
+
+    settings: ApiSettings
+    config: IntegrationsConfig | None
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    ledgers: list[Ledger] = field(default_factory=list)
+
+    def start_workers(self) -> None:
+        """The sync worker (ERP → floor) and the writeback pump (floor → ERP), as threads."""
+        if self.config is None or not self.config.integrations:
+            return
+        from adapters.inbound.worker import run_forever as sync_forever
+        from adapters.writeback.pump import Pump
+
+        config = self.config
+        sync_ledger = build_ledger(self.settings)
+        pump_ledger = build_ledger(self.settings)
+        self.ledgers += [sync_ledger, pump_ledger]
+        pump = Pump(pump_ledger, config)
+
+        def sync() -> None:
+            sync_forever(config, sync_ledger, self.stop)
+
+        def writeback() -> None:
+            try:
+                pump.run_forever(self.stop)
+            finally:
+                pump.close()
+
+        for name, target in (("floorledger-sync", sync), ("floorledger-writeback", writeback)):
+            t = threading.Thread(target=_logged(target), name=name, daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=10)
+        for ledger in self.ledgers:
+            ledger.close()
+
+
+def _logged(fn: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("%s stopped", threading.current_thread().name)
+
+    return run
+
+
+def resolve_config(explicit: Path | None) -> Path | None:
+    """The integration file: --config, else $FLOORLEDGER_CONFIG, else the shipped example."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("FLOORLEDGER_CONFIG")
+    if env:
+        return Path(env)
+    return EXAMPLE_CONFIG if EXAMPLE_CONFIG.is_file() else None
+
+
+def prepare_folders(config: IntegrationsConfig, seed: Path | None) -> list[str]:
+    """Create every file-drop folder; on a first run copy the seed plans into each inbox.
+
+    Returns the names of the plan files it copied.
+    """
+    from adapters.writeback.config import FilesDestination, outbound_of
+
+    copied: list[str] = []
+    for integ in config.integrations:
+        inbound = integ.inbound
+        if isinstance(inbound, FilesInbound):
+            for d in (inbound.inbox, inbound.archive, inbound.error):
+                d.mkdir(parents=True, exist_ok=True)
+            marker = inbound.inbox / ".seeded"
+            if seed is not None and seed.is_dir() and not marker.exists():
+                for plan in sorted(seed.glob(inbound.pattern)):
+                    shutil.copy2(plan, inbound.inbox / plan.name)
+                    copied.append(plan.name)
+                marker.write_text("the example plans were copied here once\n")
+        outbound = outbound_of(integ)
+        for dest in outbound.destinations if outbound else ():
+            if isinstance(dest, FilesDestination):
+                dest.outbox.mkdir(parents=True, exist_ok=True)
+    return copied
+
+
+def operator_token(settings: ApiSettings, name: str, role: str) -> str:
+    """A fresh token named ``<name>-<time>`` (names are never reused, revoked or not)."""
+    tokens = TokenStore(settings, cache_seconds=0)
+    try:
+        tokens.setup()
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        _, secret = tokens.create(f"{name}-{stamp}", role)
+        return secret
+    finally:
+        tokens.close()
+
+
+def load(config_path: Path | None) -> IntegrationsConfig | None:
+    if config_path is None:
+        return None
+    os.environ["FLOORLEDGER_CONFIG"] = str(config_path)  # the API's writeback routes read it
+    return load_config(config_path)
