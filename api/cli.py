@@ -161,8 +161,7 @@ def run(
         bool, typer.Option("--demo/--no-demo", help="Record the demo order on a new store.")
     ] = True,
 ) -> None:
-    """The main job: the HTTP API with the ERP sync and writeback workers (embedded SQLite
-    by default), an operator token printed, the example file-drop ERP when none is set."""
+    """The main job: the HTTP API with the ERP sync and writeback workers, tokens printed."""
     import uvicorn
 
     from adapters.config import ConfigError
