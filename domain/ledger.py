@@ -786,17 +786,41 @@ class Ledger(Application[UUID]):
     ) -> int | None:
         """Record the order running on a measuring point; returns the ledger position or None."""
         integ = integration or self.default_integration
+        return self._workstation_command(
+            workstation, actor, lambda ws: ws.set_active_order(integ, order_no, part_no, actor)
+        )
+
+    def raise_workstation_warning(
+        self, workstation: str, code: str, message: str, actor: Actor
+    ) -> int | None:
+        """A warning about a measuring point (for example: the ERP did not answer)."""
+        return self._workstation_command(
+            workstation, actor, lambda ws: ws.raise_warning(code, message, actor)
+        )
+
+    def erp_answered(self, workstation: str, actor: Actor) -> int | None:
+        """The ERP answered for this measuring point: its open warnings no longer apply."""
+        return self._workstation_command(workstation, actor, lambda ws: ws.erp_answered(actor))
+
+    def _workstation_command(
+        self, workstation: str, actor: Actor, decide: Callable[[Workstation], None]
+    ) -> int | None:
+        """Load (or register) the measuring point, decide, save; retried on a race."""
         wid = workstation_id_for(text("workstation", workstation, max_len=60))
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 _backoff(attempt)
             with self._lock(wid):
+                registered = False
                 try:
                     ws: Workstation = self.repository.get(wid)
                 except AggregateNotFoundError:
                     ws = Workstation.register(workstation, actor)
+                    registered = True
                 try:
-                    ws.set_active_order(integ, order_no, part_no, actor)
+                    decide(ws)
+                    if len(ws.pending_events) == int(registered):
+                        return None  # nothing to record (not even a new measuring point)
                     recordings = self.save(ws)
                 except IntegrityError:
                     self._evict(wid)
@@ -805,31 +829,6 @@ class Ledger(Application[UUID]):
                     self._evict(wid)
                     raise
                 return recordings[-1].notification.id if recordings else None
-        raise ConcurrencyError(workstation, MAX_ATTEMPTS)
-
-    def raise_workstation_warning(
-        self, workstation: str, code: str, message: str, actor: Actor
-    ) -> int | None:
-        """A warning about a measuring point (for example: the ERP did not answer)."""
-        wid = workstation_id_for(text("workstation", workstation, max_len=60))
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                _backoff(attempt)
-            with self._lock(wid):
-                try:
-                    ws: Workstation = self.repository.get(wid)
-                except AggregateNotFoundError:
-                    ws = Workstation.register(workstation, actor)
-                try:
-                    ws.raise_warning(code, message, actor)
-                    recordings = self.save(ws)
-                except IntegrityError:
-                    self._evict(wid)
-                    continue
-                except BaseException:
-                    self._evict(wid)
-                    raise
-                return recordings[-1].notification.id
         raise ConcurrencyError(workstation, MAX_ATTEMPTS)
 
     # ------------------------------------------------------------------ audit

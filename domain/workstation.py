@@ -29,6 +29,7 @@ class Workstation(ChainedAggregate):
             aggregate.active_part_no = None
             aggregate.integration = None
             aggregate.warnings = 0
+            aggregate.open_warnings = 0
 
     class ActiveOrderChanged(Event):
         """The order running on the measuring point changed (or none is running)."""
@@ -58,12 +59,23 @@ class Workstation(ChainedAggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.warnings += 1
+            aggregate.open_warnings += 1
+
+    class ErpAnswered(Event):
+        """The ERP answered again for this measuring point; its open warnings no longer apply."""
+
+        def summary(self) -> str:
+            return f"the ERP answers again for {self.name}"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.open_warnings = 0
 
     name: str
     integration: str | None
     active_order_no: str | None
     active_part_no: str | None
     warnings: int
+    open_warnings: int
 
     def __init__(self) -> None:
         pass
@@ -112,6 +124,11 @@ class Workstation(ChainedAggregate):
             order_no=order_no,
             part_no=part_no,
         )
+
+    def erp_answered(self, actor: Actor) -> None:
+        """Close the open warnings once the ERP answers; nothing is recorded when none is open."""
+        if self.open_warnings:
+            self._trigger(self.ErpAnswered, actor)
 
     def raise_warning(self, code: str, message: str, actor: Actor) -> None:
         self._trigger(

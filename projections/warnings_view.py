@@ -147,7 +147,7 @@ class WarningsView(OrderView):
 
     def on_other(self, db: Db, item: Logged) -> None:
         e = item.event
-        if item.name not in ("WarningRaised", "ActiveOrderChanged"):
+        if item.name not in ("WarningRaised", "ActiveOrderChanged", "ErpAnswered"):
             return
         at = iso(e.timestamp)
         same_code = e.code if item.name == "WarningRaised" else None

@@ -134,6 +134,13 @@ class Sniffer:
         if self.outage:
             log.info("%s: the ERP answers again", name)
         self.outage = False
+        for point in self.known_points():
+            # Close the points' open outage warnings (nothing is recorded when none is open;
+            # also right after a restart of this worker).
+            try:
+                ledger.erp_answered(point, self.actor)
+            except DomainError as err:
+                summary.errors.append(f"measuring point {point}: {err}")
         points, errors = running_orders(self.integration, items)
         summary.row_errors.extend(errors)
         summary.errors.extend(str(e) for e in errors)

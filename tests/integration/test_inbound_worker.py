@@ -208,3 +208,34 @@ def test_mode_a_rows_without_a_measuring_point_are_errors_and_the_check_lists_th
     assert summary.errors == ["row 1: station: is required"]
     check = check_integration(config.integrations[0])
     assert [(u.value, u.count, u.examples) for u in check.uncovered()] == [("PG-99", 1, ("900",))]
+
+
+def test_mode_a_outage_warnings_close_when_the_erp_answers_again_with_the_same_order(
+    erp: ErpHttp, ledger: Ledger
+) -> None:
+    from projections import ViewReader, ViewRunner
+
+    erp.body = {"running": [{"station": "PG-10", "order": "500", "article": "P-500"}]}
+    sniffer = Sniffer(sniffing(erp.url).integrations[0])
+    sniffer.poll(ledger)
+    erp.stop()
+    sniffer.poll(ledger)
+    runner, reader = ViewRunner(ledger), ViewReader.for_ledger(ledger)
+    try:
+        runner.setup()
+        runner.catch_up()
+        open_before = reader.warnings(True, workstation="PRESS-2")
+        assert [w.code for w in open_before] == [W_ERP_UNREACHABLE]
+        erp.start()
+        back = sniffer.poll(ledger)
+        assert back.unchanged == ["PRESS-2: 500"]  # the same order: no order change recorded
+        ws = ledger.get_workstation("PRESS-2")
+        assert ws is not None and ws.open_warnings == 0 and ws.warnings == 1
+        runner.catch_up()
+        assert reader.warnings(True, workstation="PRESS-2") == []
+        before = ledger.position()
+        sniffer.poll(ledger)
+        assert ledger.position() == before  # nothing more to close: nothing recorded
+    finally:
+        reader.close()
+        runner.close()
