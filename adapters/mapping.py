@@ -321,7 +321,7 @@ def _priority(path: str, value: Any, fields: FieldMap) -> int:
 
 
 def _state(value: Any, fields: FieldMap) -> tuple[OrderState, str]:
-    if fields.release_state is None:
+    if not fields.release_state:  # release_state = "": the source delivers released orders only
         return "released", ""
     raw = _text(value)
     folded = raw.casefold()

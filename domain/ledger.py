@@ -476,17 +476,40 @@ class Ledger(Application[UUID]):
         reference: str = "",
         integration: str | None = None,
         key: str | None = None,
+        request: dict[str, Any] | None = None,
     ) -> CommandOutcome:
-        """Record an integration warning on an order."""
+        """Record an integration warning on an order.
+
+        ``request`` names what the caller asked for, when that (not the message text) is what
+        makes two keyed requests the same; see :meth:`replay`.
+        """
         return self._execute(
             "raise_warning",
             order_no,
             integration,
             actor,
             key,
-            {"code": code, "message": message, "reference": reference},
+            request or {"code": code, "message": message, "reference": reference},
             lambda o: o.raise_warning(code, message, reference, actor),
         )
+
+    def replay(
+        self,
+        key: str,
+        command: str,
+        order_no: str,
+        request: dict[str, Any],
+        *,
+        integration: str | None = None,
+    ) -> CommandOutcome | None:
+        """The first outcome of a keyed command already applied, or None when the key is new.
+
+        Raises IdempotencyKeyReusedError when the key was used for a different request.
+        """
+        integ = integration or self.default_integration
+        key = text("idempotency_key", key, max_len=200)
+        fingerprint = self._fingerprint(command, integ, order_no, request)
+        return self._replay(key, fingerprint, integ)
 
     # ------------------------------------------------------------------ floor commands
 

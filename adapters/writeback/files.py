@@ -84,6 +84,9 @@ def production_response(m: Message) -> Any:
         _el(sr, "ProcessSegmentID", d["operation"])
     start = d.get("started_at")
     end = d.get("ended_at") or m.occurred_at
+    if m.event in ("OperationStarted", "OperationResumed"):
+        # a start has no end yet: the event's time is when the segment began (again)
+        start, end = start or m.occurred_at, None
     if start:
         _el(sr, "ActualStartTime", start)
     if end:

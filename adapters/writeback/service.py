@@ -222,8 +222,19 @@ class WritebackService:
         self.state.set_position(name, from_position - 1)
         return from_position - 1
 
-    def _decide(self, name: str, order_no: str, decision: str, actor: Actor) -> CommandOutcome:
+    def _decide(
+        self, name: str, order_no: str, decision: str, actor: Actor, key: str | None = None
+    ) -> CommandOutcome:
         integ, _ = self._dest(name)
+        request = {"destination": name, "decision": decision}
+        if key is not None:
+            # A repeated request gets the first answer, even though the order is no longer
+            # parked; the same key for another request is refused.
+            done = self.ledger.replay(
+                key, "raise_warning", order_no, request, integration=integ.name
+            )
+            if done is not None:
+                return done  # type: ignore[no-any-return]
         parked = self.state.find_parked(name, order_no)
         if parked is None:
             raise WritebackError(f"order {order_no!r} is not parked at destination {name!r}")
@@ -237,20 +248,33 @@ class WritebackService:
             actor,
             reference=parked.msg_key[:200],
             integration=parked.integration or integ.name,
+            key=key,
+            request=request,
         )
+        if outcome.replayed:
+            return outcome  # type: ignore[no-any-return]
         self.state.decide(name, parked.order_key, decision, actor.id)
         return outcome  # type: ignore[no-any-return]
 
-    def retry(self, name: str, order_no: str, actor: Actor) -> CommandOutcome:
+    def retry(
+        self, name: str, order_no: str, actor: Actor, key: str | None = None
+    ) -> CommandOutcome:
         """Send the parked message again, then the order's held ones (recorded on the order)."""
-        return self._decide(name, order_no, RETRY, actor)
+        return self._decide(name, order_no, RETRY, actor, key)
 
-    def skip(self, name: str, order_no: str, actor: Actor) -> CommandOutcome:
+    def skip(
+        self, name: str, order_no: str, actor: Actor, key: str | None = None
+    ) -> CommandOutcome:
         """Drop the parked message and go on with the order's held ones (recorded)."""
-        return self._decide(name, order_no, SKIP, actor)
+        return self._decide(name, order_no, SKIP, actor, key)
 
     def trigger(
-        self, order_no: str, report_id: str, actor: Actor, integration: str | None = None
+        self,
+        order_no: str,
+        report_id: str,
+        actor: Actor,
+        integration: str | None = None,
+        key: str | None = None,
     ) -> CommandOutcome:
         """An operator or supervisor sends a submitted report to the ERP (mode E)."""
         integ_name = integration or self.ledger.default_integration
@@ -273,6 +297,8 @@ class WritebackService:
             actor,
             reference=report_id,
             integration=integ.name,
+            key=key,
+            request={"trigger": report_id},
         )
 
 

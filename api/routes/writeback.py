@@ -114,7 +114,7 @@ def destination(name: DestinationName, caller: AnyCaller, svc: WritebackDep) -> 
 
 def _decide(svc: WritebackService, recorder: Any, fn: Any, name: str, order_no: str) -> Any:
     try:
-        return recorder.run(lambda key: fn(name, order_no, recorder.actor))
+        return recorder.run(lambda key: fn(name, order_no, recorder.actor, key))
     except WritebackError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -170,7 +170,7 @@ def trigger(
     """An operator or supervisor sends a submitted report to the ERP now (mode E)."""
     try:
         return recorder.run(
-            lambda key: svc.trigger(order_no, report_id, recorder.actor, integration)
+            lambda key: svc.trigger(order_no, report_id, recorder.actor, integration, key)
         )
     except WritebackError as exc:
         raise HTTPException(409, str(exc)) from None

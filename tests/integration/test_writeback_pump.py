@@ -280,3 +280,31 @@ def test_replay_resends_from_a_position_and_the_receiver_dedupes(
         pump.close()
         svc.close()
         ledger.close()
+
+
+def test_a_repeated_keyed_retry_returns_the_first_answer_and_records_one_decision(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from domain import IdempotencyKeyReusedError
+
+    cfg = config(tmp_path, [rest(receiver)])
+    ledger = Backend("sqlite", f"sqlite:///{tmp_path / 'k.db'}").ledger()
+    pump, svc = Pump(ledger, cfg), WritebackService(ledger, cfg)
+    try:
+        receiver.refuse_orders = {"K-1"}
+        work_order(ledger, "K-1", t=0)
+        pump.run_once()
+        receiver.refuse_orders = set()
+        first = svc.retry("erp-rest", "K-1", SUPERVISOR, key="sven:retry-1")
+        again = svc.retry("erp-rest", "K-1", SUPERVISOR, key="sven:retry-1")
+        assert again.replayed and again.version == first.version
+        assert [w[0] for w in warnings_of(ledger, "K-1")] == [
+            "writeback_parked",
+            "writeback_retried",
+        ]
+        with pytest.raises(IdempotencyKeyReusedError):
+            svc.skip("erp-rest", "K-1", SUPERVISOR, key="sven:retry-1")
+    finally:
+        pump.close()
+        svc.close()
+        ledger.close()

@@ -231,3 +231,33 @@ def test_amqp_publishes_persistent_confirmed_messages_and_unroutable_parks(
     finally:
         pump2.close()
         svc2.close()
+
+
+def test_a_started_operation_is_written_as_a_segment_start_in_b2mml(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    from lxml import etree
+
+    outbox = tmp_path / "outbox"
+    dest = {"name": "erp-files", "transport": "files", "outbox": str(outbox), "format": "b2mml"}
+    pump = Pump(ledger, config(tmp_path, [dest]))
+    try:
+        work_order(ledger, "S-1")
+        pump.run_once()
+    finally:
+        pump.close()
+    ns = {"b": "http://www.mesa.org/xml/B2MML-V0600"}
+    segments = [
+        s
+        for f in sorted(outbox.iterdir())
+        for s in etree.parse(str(f)).xpath("//b:SegmentResponse", namespaces=ns)
+    ]
+    starts = [
+        s for s in segments
+        if s.xpath("b:ProductionData[b:ID='event']/b:Value/b:ValueString/text()", namespaces=ns)
+        == ["OperationStarted"]
+    ]  # fmt: skip
+    assert starts
+    for s in starts:
+        assert s.xpath("b:ActualStartTime", namespaces=ns)
+        assert not s.xpath("b:ActualEndTime", namespaces=ns)

@@ -245,3 +245,16 @@ def test_reason_codes_map_erp_codes_and_flag_unknown_ones() -> None:
     code, ref = map_reason_code("S99", maps)
     assert code == "S99" and ref is not None and ref.code == "unknown_reason_code"
     assert map_reason_code("S99", ValueMaps()) == ("S99", None)
+
+
+def test_a_source_without_a_state_field_can_declare_every_order_released() -> None:
+    from adapters.config import FieldMap, ValueMaps
+    from adapters.mapping import Record, map_records
+
+    rows = [
+        Record(2, {"order_no": "A-1", "part_no": "P", "quantity": "3", "op_id": "10"}),
+    ]
+    without = map_records(rows, FieldMap(release_state=""), ValueMaps())
+    assert [(o.order.order_no, o.state) for o in without.orders] == [("A-1", "released")]
+    strict = map_records(rows, FieldMap(), ValueMaps())
+    assert [o.state for o in strict.orders] == ["not_released"]
