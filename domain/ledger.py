@@ -205,7 +205,7 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.default_integration = default_integration
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
-        self._group = GroupCommit(self.save)
+        self._group = GroupCommit(lambda *items: self.save(*items))
 
     def _lock(self, aggregate_id: UUID) -> threading.Lock:
         return self._locks[aggregate_id.int % LOCK_STRIPES]
