@@ -33,9 +33,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.settings import Settings, build_ledger  # noqa: E402
-from adapters.tokens import TokenStore  # noqa: E402
-from domain import Actor, ErpOperation, ErpOrder  # noqa: E402
+from adapters.settings import Settings, build_ledger
+from adapters.tokens import TokenStore
+from domain import Actor, ErpOperation, ErpOrder
 
 ERP = Actor("bench-erp", "integration", "erp:erp")
 

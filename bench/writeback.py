@@ -25,11 +25,11 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.settings import Settings, build_ledger  # noqa: E402
-from adapters.writeback.pump import Pump  # noqa: E402
-from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder  # noqa: E402
-from tests.support.writeback import config  # noqa: E402
-from tests.support.writeback_receiver import Receiver  # noqa: E402
+from adapters.settings import Settings, build_ledger
+from adapters.writeback.pump import Pump
+from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder
+from tests.support.writeback import config
+from tests.support.writeback_receiver import Receiver
 
 ERP = Actor("erp-sync", "integration", "erp:erp")
 OPERATOR = Actor("anna", "operator", "api")
