@@ -52,7 +52,7 @@ class _Waiting:
 
     def __init__(self, items: list[Any]) -> None:
         self.items = items
-        self.done = threading.Event()
+        self.done: threading.Event | None = None  # only a command that waits needs one
         self.lead = False
         self.result: list[Recording[UUID]] = []
         self.error: BaseException | None = None
@@ -80,7 +80,9 @@ class GroupCommit:
             self._queue.append(me)
             lead = not self._leading
             self._leading = True
-        if not lead:
+            if not lead:
+                me.done = threading.Event()
+        if me.done is not None:
             me.done.wait()
             if not me.lead:
                 return self._outcome(me)
@@ -95,7 +97,8 @@ class GroupCommit:
                 if self._queue:
                     successor = self._queue[0]
                     successor.lead = True
-                    successor.done.set()
+                    if successor.done is not None:
+                        successor.done.set()
                 else:
                     self._leading = False
         return self._outcome(me)
@@ -130,7 +133,8 @@ class GroupCommit:
                     w.error = exc
         finally:
             for w in group:
-                w.done.set()
+                if w.done is not None:
+                    w.done.set()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from domain.errors import InvalidValueError
@@ -21,11 +22,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _SOURCE = re.compile(r"^(api|cli|system|erp:[A-Za-z0-9_.\-]+)$")
 
 
+@lru_cache(maxsize=65536)
 def order_id_for(integration: str, order_no: str) -> uuid.UUID:
     """The WorkOrder id: the same integration and ERP order number always give the same id."""
     return uuid.uuid5(NAMESPACE, f"order\x1f{integration}\x1f{order_no}")
 
 
+@lru_cache(maxsize=4096)
 def workstation_id_for(name: str) -> uuid.UUID:
     """The Workstation (measuring point) id, derived from its name."""
     return uuid.uuid5(NAMESPACE, f"workstation\x1f{name}")
