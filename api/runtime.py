@@ -35,6 +35,9 @@ class ApiSettings(Settings):
     max_read_wait_seconds: float = Field(default=10.0, gt=0, le=120)
     reopen_interval_seconds: float = Field(default=1.0, ge=0, le=60)
     follow_views: bool = Field(default=True, description="run the projection runner in-process")
+    threads: int = Field(
+        default=100, ge=1, le=1000, description="worker threads for requests that block"
+    )
 
 
 class StoreUnavailableError(Exception):
