@@ -53,6 +53,7 @@ def open_ledger() -> Iterator[Ledger]:
     except Exception as exc:
         err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
         raise typer.Exit(3) from None
+    ledger.locate = lambda order_no: _integrations_of(ledger, order_no)
     try:
         yield ledger
     except DomainError as exc:
@@ -60,6 +61,20 @@ def open_ledger() -> Iterator[Ledger]:
         raise typer.Exit(1) from None
     finally:
         ledger.close()
+
+
+def _integrations_of(ledger: Ledger, order_no: str) -> list[str]:
+    """Which integrations hold this order number (from the views, brought up to date)."""
+    from projections import ViewReader, ViewRunner
+
+    runner, reader = ViewRunner(ledger), ViewReader.for_ledger(ledger)
+    try:
+        runner.setup()
+        runner.catch_up()
+        return reader.integrations_of(order_no)
+    finally:
+        reader.close()
+        runner.close()
 
 
 def _json_default(value: Any) -> Any:

@@ -156,6 +156,10 @@ def status(
     with open_views() as (ledger, _runner, reader):
         integ = integration or ledger.default_integration
         s = reader.status(order_no, integ)
+        if s is None and integration is None:
+            others = [i for i in reader.integrations_of(order_no) if i != integ]
+            if len(others) == 1:
+                s = reader.status(order_no, others[0])
     if s is None:
         err.print(f"[red]not found:[/red] order {order_no!r} (integration {integ!r})")
         raise typer.Exit(1)

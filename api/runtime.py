@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import Field
@@ -175,6 +176,7 @@ class Runtime:
         except BaseException:
             ledger.close()
             raise
+        ledger.locate = _locator(ledger, runner, reader)  # an order named without integration
         services = Services(ledger, runner, reader)
         if self.settings.follow_views:
             services.follow()
@@ -192,3 +194,14 @@ class Runtime:
         if services is not None:
             services.close()
         self.tokens.close()
+
+
+def _locator(ledger: Ledger, runner: ViewRunner, reader: ViewReader) -> Callable[[str], list[str]]:
+    """Which integrations hold an order number: the views, first brought up to the ledger's
+    head (briefly), so an order released a moment ago is found too."""
+
+    def locate(order_no: str) -> list[str]:
+        runner.wait_until(ledger.position(), timeout=1.0)
+        return reader.integrations_of(order_no)
+
+    return locate

@@ -208,6 +208,9 @@ class Ledger(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None, default_integration: str = "erp"):
         super().__init__(env)
         self.default_integration = default_integration
+        # Where else an order number may live when a command names no integration and the
+        # default integration has no such order (set by the API and CLI to a view query).
+        self.locate: Callable[[str], Sequence[str]] | None = None
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._group = GroupCommit(lambda *items: self.save(*items))
 
@@ -227,7 +230,15 @@ class Ledger(Application[UUID]):
 
     def get_order(self, order_no: str, integration: str | None = None) -> WorkOrder:
         """The order as the store holds it now."""
-        integration = integration or self.default_integration
+        try:
+            return self._get_order(order_no, integration or self.default_integration)
+        except OrderNotFoundError:
+            other = self.resolve_integration(order_no, integration)
+            if other is None:
+                raise
+            return self._get_order(order_no, other)
+
+    def _get_order(self, order_no: str, integration: str) -> WorkOrder:
         oid = order_id_for(integration, order_no)
         self._evict(oid)
         try:
@@ -283,7 +294,47 @@ class Ledger(Application[UUID]):
         body = canonical_json([command, integration, order_no, args])
         return hashlib.sha256(body.encode()).hexdigest()
 
+    def resolve_integration(self, order_no: str, integration: str | None) -> str | None:
+        """The one other integration holding ``order_no`` when none was named and the default
+        has no such order; None when there is none. Several: InvalidValueError naming them."""
+        if integration is not None or self.locate is None:
+            return None
+        others = [i for i in self.locate(order_no.strip()) if i != self.default_integration]
+        if len(others) > 1:
+            raise InvalidValueError(
+                "integration",
+                None,
+                f"is needed: order {order_no!r} exists in integrations {', '.join(others)}",
+            )
+        return others[0] if others else None
+
     def _execute(
+        self,
+        command: str,
+        order_no: str,
+        integration: str | None,
+        actor: Actor,
+        key: str | None,
+        args: dict[str, Any],
+        decide: Callable[[WorkOrder], str | None],
+        *,
+        create: Callable[[], WorkOrder] | None = None,
+    ) -> CommandOutcome:
+        """Run a command; with no integration named, an order found only in another
+        integration is acted on there (see :meth:`resolve_integration`)."""
+        try:
+            return self._execute_in(
+                command, order_no, integration, actor, key, args, decide, create=create
+            )
+        except OrderNotFoundError:
+            other = None if create is not None else self.resolve_integration(order_no, integration)
+            if other is None:
+                raise
+            return self._execute_in(
+                command, order_no, other, actor, key, args, decide, create=create
+            )
+
+    def _execute_in(
         self,
         command: str,
         order_no: str,
@@ -869,7 +920,19 @@ class Ledger(Application[UUID]):
         limit: int | None = None,
     ) -> list[HistoryEntry]:
         """The auditor's trace of an order: every event, who, when, from where, what changed."""
-        integration = integration or self.default_integration
+        if integration is None:
+            try:
+                return self.history(
+                    order_no,
+                    integration=self.default_integration,
+                    after_version=after_version,
+                    limit=limit,
+                )
+            except OrderNotFoundError:
+                other = self.resolve_integration(order_no, None)
+                if other is None:
+                    raise
+                integration = other
         oid = order_id_for(integration, order_no)
         if after_version < 0:
             raise InvalidValueError("after_version", after_version, "is negative")
@@ -918,7 +981,14 @@ class Ledger(Application[UUID]):
 
     def verify_order(self, order_no: str, integration: str | None = None) -> AuditReport:
         """Check one order's hash chain and version sequence."""
-        integration = integration or self.default_integration
+        if integration is None:
+            try:
+                return self.verify_order(order_no, self.default_integration)
+            except OrderNotFoundError:
+                other = self.resolve_integration(order_no, None)
+                if other is None:
+                    raise
+                integration = other
         oid = order_id_for(integration, order_no)
         report = AuditReport(aggregates=1)
         last_version, last_hash = 0, GENESIS

@@ -71,6 +71,20 @@ class ViewReader:
         """One order's state, operations, totals and counts; None when unknown."""
         return self._run(lambda db: _status.status(db, order_no, integration))
 
+    def integrations_of(self, order_no: str) -> list[str]:
+        """The integrations that hold an order with this ERP order number."""
+
+        def read(db: Db) -> list[str]:
+            rows = db.query(
+                f"SELECT DISTINCT integration FROM {_status.T_STATUS} WHERE order_no = ? "
+                "ORDER BY integration",
+                (order_no,),
+            )
+            db.end_read()
+            return [str(r[0]) for r in rows]
+
+        return self._run(read)
+
     def orders(
         self,
         *,

@@ -36,6 +36,9 @@ def order_status(
     integ = integration or ledger.default_integration
     status = reader.status(order_no.strip(), integ)
     if status is None:
+        other = ledger.resolve_integration(order_no, integration)
+        status = reader.status(order_no.strip(), other) if other else None
+    if status is None:
         raise OrderNotFoundError(order_no, integ)
     return OrderStatusPublic.model_validate(status)
 

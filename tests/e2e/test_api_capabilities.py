@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, an_erp_order
 
 OP10 = "/orders/WO-1/operations/10"
 
@@ -220,3 +220,13 @@ def test_the_floor_completes_an_order_once_and_a_scoped_operator_may_not(api: Ap
     assert again.status_code == 409
     status = api.get("olga", "/orders/WO-1/status", wait_for_position=done.json()["position"])
     assert status.json()["state"] == "completed"
+
+
+def test_an_order_of_another_integration_is_found_by_its_number_alone(api: Api) -> None:
+    pushed = api.post("erp-push", "/erp/orders?integration=plant-b", an_erp_order("WO-7"))
+    assert pushed.status_code == 200, pushed.text
+    started = api.post("olga", "/orders/WO-7/operations/10/start")
+    assert started.status_code == 200, started.text
+    assert started.json()["integration"] == "plant-b"
+    status = api.get("olga", "/orders/WO-7/status", wait_for_position=started.json()["position"])
+    assert status.status_code == 200 and status.json()["integration"] == "plant-b"

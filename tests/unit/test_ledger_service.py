@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain import IdempotencyKeyReusedError, OrderNotFoundError, OrderState
+from domain import IdempotencyKeyReusedError, InvalidValueError, OrderNotFoundError, OrderState
 from tests.factories import ERP, OPERATOR, SUPERVISOR, a_memory_ledger, an_erp_order, minutes_ago
 
 
@@ -92,3 +92,25 @@ def test_the_verifier_passes_a_store_written_by_the_ledger() -> None:
     assert report.ok, report.findings
     # release, report, its receipt, the workstation's registration and its active order
     assert report.events == 5
+
+
+def test_an_order_named_without_its_integration_is_found_where_it_alone_lives() -> None:
+    ledger = a_memory_ledger()
+    ledger.receive_erp_order(an_erp_order("WO-9"), ERP, integration="plant-b")
+    ledger.locate = lambda order_no: ["plant-b"] if order_no == "WO-9" else []
+    out = ledger.start_operation("WO-9", "10", OPERATOR)
+    assert (out.integration, out.events) == ("plant-b", ("OperationStarted",))
+    assert ledger.history("WO-9")[-1].event == "OperationStarted"
+    assert ledger.verify_order("WO-9").ok
+    with pytest.raises(OrderNotFoundError):
+        ledger.start_operation("WO-404", "10", OPERATOR)
+
+
+def test_an_order_number_in_several_integrations_must_be_named_with_its_integration() -> None:
+    ledger = a_memory_ledger()
+    for integ in ("plant-a", "plant-b"):
+        ledger.receive_erp_order(an_erp_order("WO-9"), ERP, integration=integ)
+    ledger.locate = lambda order_no: ["plant-a", "plant-b"]
+    with pytest.raises(InvalidValueError, match="plant-a, plant-b"):
+        ledger.start_operation("WO-9", "10", OPERATOR)
+    assert ledger.start_operation("WO-9", "10", OPERATOR, integration="plant-a").recorded
