@@ -61,8 +61,14 @@ def _kill_and_restart(
     rng = random.Random(int(os.environ.get("WB_KILL_SEED", "7")))
     seen: list[int] = []
     for _ in range(KILLS):
+        before = done()
         proc = _pump(db_url, cfg_path, env)
-        time.sleep(rng.uniform(0.6, 1.6))
+        # Kill at a random moment once this run has started delivering, so that kills land
+        # mid-drain however fast the machine is.
+        deadline = time.monotonic() + 20
+        while before < total and done() == before and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.08))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         seen.append(done())
