@@ -98,15 +98,25 @@ def views_rebuild(
 
 
 @views_app.command("run")
-def views_run() -> None:
-    """Follow the ledger live, keeping every view current until interrupted."""
+def views_run(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Only these views (default: all).", show_default=False),
+    ] = None,
+) -> None:
+    """Follow the ledger live, keeping the views (all, or the named ones) current."""
     from api.cli import console
 
     with open_views(catch_up=False) as (_ledger, runner, _reader):
+        for name in names or []:
+            _known_view(runner, name)
+        for name in runner.views:
+            if names and name not in names:
+                runner.pause(name)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        console.print("following the ledger; Ctrl-C to stop")
+        console.print(f"following the ledger into {', '.join(runner.active_views())}; Ctrl-C stops")
         runner.run_forever(stop)
 
 

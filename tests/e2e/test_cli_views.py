@@ -58,3 +58,37 @@ def test_an_unknown_view_or_order_is_named_in_the_error(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "'nope'" in bad.stderr
     missing = run_cli("status", "WO-404", db=db)
     assert missing.returncode == 1 and "'WO-404'" in missing.stderr
+
+
+def test_views_run_follows_only_the_named_views(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e.test_cli_demo import ROOT
+
+    db = tmp_path / "v.db"
+    _demo(db)
+    env = dict(os.environ, FLOORLEDGER_DATABASE_URL=f"sqlite:///{db}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "views", "run", "status"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            lags = {
+                line.split("│")[1].strip(): line.split("│")[3].strip()
+                for line in run_cli("views", "status", db=db).stdout.splitlines()
+                if line.count("│") >= 4
+            }
+            if lags.get("status") == "0":
+                break
+            time.sleep(0.2)
+        assert lags["status"] == "0"
+        assert lags["plan"] == "14"  # not followed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
