@@ -7,7 +7,7 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -947,8 +947,19 @@ class Ledger(Application[UUID]):
         """The ledger's current position (highest notification id, 0 when empty)."""
         return self.recorder.max_notification_id() or 0
 
-    def verify(self, *, batch: int = 1000) -> AuditReport:
-        """Walk the whole store and check every aggregate's hash chain and version sequence."""
+    def verify(
+        self,
+        *,
+        batch: int = 1000,
+        seen: Mapping[UUID, tuple[str, int]] | None = None,
+        seen_by: str = "a reader",
+    ) -> AuditReport:
+        """Walk the whole store and check every aggregate's hash chain and version sequence.
+
+        ``seen`` maps aggregate ids to (label, the highest version a reader such as a view
+        has seen): events beyond what is stored were removed, which the chain alone cannot
+        show when they were an aggregate's last ones.
+        """
         report = AuditReport()
         heads: dict[UUID | str, tuple[str, int, str]] = {}
         start = 1
@@ -977,6 +988,17 @@ class Ledger(Application[UUID]):
                 heads[n.originator_id] = (label, event.originator_version, chain_hash)
             start = notifications[-1].id + 1
         report.aggregates = len(heads)
+        for aggregate_id, (label, version) in (seen or {}).items():
+            stored = heads.get(aggregate_id, (label, 0, ""))[1]
+            if version > stored:
+                missing = (
+                    f"version {version}"
+                    if version == stored + 1
+                    else f"versions {stored + 1}–{version}"
+                )
+                report.findings.append(
+                    AuditFinding(label, stored + 1, f"missing: {missing} (seen by {seen_by})")
+                )
         return report
 
     def verify_order(self, order_no: str, integration: str | None = None) -> AuditReport:

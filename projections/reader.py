@@ -85,6 +85,16 @@ class ViewReader:
 
         return self._run(read)
 
+    def versions_seen(self) -> dict[tuple[str, str], int]:
+        """Per (integration, order number), the highest order version the status view folded."""
+
+        def read(db: Db) -> dict[tuple[str, str], int]:
+            rows = db.query(f"SELECT integration, order_no, version FROM {_status.T_STATUS}")
+            db.end_read()
+            return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+        return self._run(read)
+
     def orders(
         self,
         *,

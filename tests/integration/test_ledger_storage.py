@@ -259,3 +259,31 @@ def test_the_cli_refuses_a_bad_database_url_naming_it(command: str) -> None:
     )
     assert result.returncode == 2
     assert "FLOORLEDGER_DATABASE_URL" in result.stderr and "mysql" in result.stderr
+
+
+def test_audit_verify_names_the_deleted_last_events_of_an_order_the_views_had_seen(
+    backend: Backend,
+) -> None:
+    from projections import ViewRunner
+
+    _a_worked_order(backend)
+    ledger = backend.ledger()
+    runner = ViewRunner(ledger)
+    runner.setup()
+    runner.catch_up()
+    runner.close()
+    ledger.close()
+    # the last two events of WO-1 (conflict raised, resolved) vanish: the chain alone is intact
+    deleted = _execute_sql(
+        backend, "DELETE FROM {table} WHERE originator_version >= 5 AND topic LIKE '%Conflict%'"
+    )
+    assert deleted == 2
+    ledger = backend.ledger()
+    try:
+        assert ledger.verify().ok  # no reader's evidence: undetectable by the chain
+    finally:
+        ledger.close()
+    result = _verify_cli(backend)
+    assert result.returncode == 1
+    assert "WO-1" in result.stdout and "versions 5–6" in result.stdout
+    assert "status view" in result.stdout
