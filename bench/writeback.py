@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +97,34 @@ def drain(ledger: Ledger, tmp: Path, dest: dict[str, object], scan: int) -> tupl
         pump.close()
 
 
+def _receiver(where: str) -> tuple[Receiver, subprocess.Popen[bytes] | None]:
+    if where == "inprocess":
+        return Receiver().start(), None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.writeback_receiver", "--port", str(port)],
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return Receiver(port), proc
+
+
+def _applied(receiver: Receiver) -> int:
+    if receiver._server is not None:  # in this process
+        return len(receiver.applied)
+    counts = httpx.get(f"http://127.0.0.1:{receiver.port}/", timeout=5).json()
+    assert counts["duplicates"] == 0 and counts["out_of_order"] == 0, counts
+    return int(counts["applied"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
@@ -104,6 +135,7 @@ def main() -> None:
         default=os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
     )
     parser.add_argument("--skip", default="", help="comma-separated: rest,sql")
+    parser.add_argument("--receiver", choices=["process", "inprocess"], default="process")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory() as d:
@@ -113,7 +145,9 @@ def main() -> None:
         made = record_backlog(ledger, args.events)
         print(f"backlog: {made} floor events recorded in {time.perf_counter() - started:.1f}s")
         if "rest" not in skip:
-            receiver = Receiver().start()
+            # The receiver runs in its own process, like a real ERP (--receiver inprocess: in
+            # this one, competing with the pump for the interpreter).
+            receiver, proc = _receiver(args.receiver)
             try:
                 dest = {
                     "name": "bench-rest",
@@ -123,10 +157,18 @@ def main() -> None:
                     "batch_size": args.batch,
                 }
                 n, s = drain(ledger, tmp, dest, args.scan)
-                assert len(receiver.applied) == n == made, (len(receiver.applied), n, made)
-                print(f"REST batch ({args.batch}/request): {n} events in {s:.2f}s = {n / s:,.0f}/s")
+                applied = _applied(receiver)
+                assert applied == n == made, (applied, n, made)
+                print(
+                    f"REST batch ({args.batch}/request, receiver {args.receiver}): "
+                    f"{n} events in {s:.2f}s = {n / s:,.0f}/s"
+                )
             finally:
-                receiver.stop()
+                if proc is not None:
+                    proc.kill()
+                    proc.wait()
+                else:
+                    receiver.stop()
         if "sql" not in skip:
             table = "wb_bench_" + uuid.uuid4().hex[:8]
             url = args.pg.replace("postgresql://", "postgresql+psycopg://")

@@ -17,11 +17,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
 import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -236,24 +237,66 @@ class DestinationPump:
 
     # ------------------------------------------------------------------ delivery
 
-    def deliver(self, messages: Sequence[Message], blocked: set[str]) -> Delivery:
-        """Send in order, batched; an order refused (or already parked) holds its later ones."""
+    def deliver(self, messages: Iterable[Message], blocked: set[str]) -> Delivery:
+        """Send in order, batched; an order refused (or already parked) holds its later ones.
+
+        Each message is checked against the blocked orders only once every earlier chunk has
+        been answered, so nothing of a refused order overtakes its refusal.
+        """
         result = Delivery()
         blocked = set(blocked)
         size = max(1, self.transport.batch_size)
-        i = 0
-        while i < len(messages):
-            chunk: list[Message] = []
-            while i < len(messages) and len(chunk) < size:
-                m = messages[i]
-                i += 1
-                if m.order_key in blocked:
-                    result.held.append(m)
-                else:
-                    chunk.append(m)
-            if chunk:
+        chunk: list[Message] = []
+        for m in messages:
+            if m.order_key in blocked:
+                result.held.append(m)
+                continue
+            chunk.append(m)
+            if len(chunk) >= size:
                 self._send_chunk(chunk, blocked, result)
+                chunk = []
+        if chunk:
+            self._send_chunk(chunk, blocked, result)
         return result
+
+    def built(self, notifications: Sequence[Any]) -> Generator[Message, None, None]:
+        """The scan's messages, built by a helper thread while earlier chunks are on the wire
+        (sending waits on the network or the database; building needs the interpreter)."""
+        step = max(1, self.transport.batch_size)
+        ready: queue.Queue[list[Message] | BaseException | None] = queue.Queue(maxsize=8)
+        cancelled = threading.Event()
+
+        def put(item: list[Message] | BaseException | None) -> bool:
+            while not cancelled.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            try:
+                for i in range(0, len(notifications), step):
+                    if not put(self.messages(notifications[i : i + step])):
+                        return
+                put(None)
+            except BaseException as exc:
+                put(exc)
+
+        worker = threading.Thread(target=produce, name=f"writeback-build-{self.name}", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield from item
+        finally:
+            cancelled.set()
+            worker.join()
 
     def _send(self, chunk: Sequence[Message]) -> list[str | None]:
         return retrying(self.config.retry, lambda: self.transport.send(chunk))
@@ -299,9 +342,12 @@ class DestinationPump:
         if not notifications:
             return 0
         last = int(notifications[-1].id)
-        messages = self.messages(notifications)
         parked = self.state.parked_keys(self.name)
-        done = self.deliver(messages, parked) if messages else Delivery()
+        messages = self.built(notifications)
+        try:
+            done = self.deliver(messages, parked)
+        finally:
+            messages.close()  # stops the builder if delivery failed half-way
         with self.state.transaction() as db:
             if done.held:
                 self.state.hold(

@@ -65,6 +65,20 @@ class Receiver:
                 with receiver.lock:
                     receiver._open.discard(self.connection)
 
+            def do_GET(self) -> None:
+                with receiver.lock:
+                    counts = {
+                        "applied": len(receiver.applied),
+                        "duplicates": receiver.duplicates,
+                        "out_of_order": len(receiver.out_of_order),
+                    }
+                data = json.dumps(counts).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"null")
@@ -150,3 +164,18 @@ class Receiver:
                     results.append(item)
                 return 200, {"results": results}
             return 404, {"error": "not found"}
+
+
+def main() -> None:
+    """Serve a receiver on a port until killed (GET / answers the counts)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    port = parser.parse_args().port
+    Receiver(port).start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
