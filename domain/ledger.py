@@ -829,6 +829,49 @@ class Ledger(Application[UUID]):
             "mark_row_keyed", order_no, integration, actor, key, {"row": row_id}, decide
         )
 
+    def decide_writeback(
+        self,
+        order_no: str,
+        destination: str,
+        decision: str,
+        actor: Actor,
+        *,
+        message_key: str,
+        reason: str = "",
+        integration: str | None = None,
+        key: str | None = None,
+    ) -> CommandOutcome:
+        """A supervisor retries or skips a message the ERP refused (recorded on the order)."""
+        return self._execute(
+            "decide_writeback",
+            order_no,
+            integration,
+            actor,
+            key,
+            {"destination": destination, "decision": decision},
+            lambda o: o.decide_writeback(destination, decision, message_key, reason, actor),
+        )
+
+    def trigger_report(
+        self,
+        order_no: str,
+        report_id: str,
+        actor: Actor,
+        *,
+        integration: str | None = None,
+        key: str | None = None,
+    ) -> CommandOutcome:
+        """Send a submitted report to the ERP now (mode E); the pump delivers it."""
+        return self._execute(
+            "trigger_report",
+            order_no,
+            integration,
+            actor,
+            key,
+            {"report": report_id},
+            lambda o: o.trigger_report(report_id, actor),
+        )
+
     def resolve_conflict(
         self,
         order_no: str,

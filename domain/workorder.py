@@ -408,6 +408,29 @@ class WorkOrder(ChainedAggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.script_rows[self.row_id] = True
 
+    class WritebackDecided(Event):
+        """A supervisor decided about a message the ERP refused: send it again, or skip it."""
+
+        destination: str
+        decision: str
+        message_key: str
+        reason: str
+
+        def summary(self) -> str:
+            verb = "send again" if self.decision == "retry" else "skip"
+            return (
+                f"writeback to {self.destination}: chose to {verb} the refused message "
+                f"{self.message_key} (refused: {self.reason})"
+            )
+
+    class ReportTriggered(Event):
+        """An operator or supervisor asked for a submitted report to be sent to the ERP now."""
+
+        report_id: str
+
+        def summary(self) -> str:
+            return f"report {self.report_id} sent to the ERP on request"
+
     # ---------------------------------------------------------------- conflicts and warnings
 
     class ConflictRaised(Event):
@@ -904,6 +927,28 @@ class WorkOrder(ChainedAggregate):
         )
         self._floor_warnings(op_id, actor)
         return rid
+
+    def decide_writeback(
+        self, destination: str, decision: str, message_key: str, reason: str, actor: Actor
+    ) -> None:
+        """Record a supervisor's decision about a refused writeback message."""
+        if decision not in ("retry", "skip"):
+            raise InvalidValueError("decision", decision, "must be retry or skip")
+        self._trigger(
+            self.WritebackDecided,
+            actor,
+            destination=text("destination", destination, max_len=60),
+            decision=decision,
+            message_key=text("message_key", message_key, max_len=200),
+            reason=text("reason", reason, required=False, max_len=1000),
+        )
+
+    def trigger_report(self, report_id: str, actor: Actor) -> None:
+        """Ask for a submitted report to be sent to the ERP (mode E)."""
+        report_id = text("report_id", report_id, max_len=80)
+        if f"report:{report_id}" not in self.script_rows:
+            raise RowNotFoundError(self.order_no, f"report:{report_id}")
+        self._trigger(self.ReportTriggered, actor, report_id=report_id)
 
     def mark_row_keyed(self, row_id: str, actor: Actor) -> None:
         """Mark a report-script row as keyed into the ERP; keying twice records nothing."""

@@ -37,7 +37,6 @@ from adapters.writeback.config import destinations as configured_destinations
 from adapters.writeback.messages import (
     EVENT_KINDS,
     W_PARKED,
-    W_TRIGGERED,
     Message,
     MessageBuilder,
 )
@@ -201,10 +200,10 @@ class DestinationPump:
         for e in self.ledger.events.get(trigger.originator_id, lte=trigger.originator_version):
             name = type(e).__name__
             snap.apply(name, e)
-            if name == "ReportSubmitted" and e.report_id == trigger.reference:
+            if name == "ReportSubmitted" and e.report_id == trigger.report_id:
                 return self.builder.build(position, name, e, snap)
         log.warning(
-            "%s: report %s of order %s not found", self.name, trigger.reference, trigger.order_no
+            "%s: report %s of order %s not found", self.name, trigger.report_id, trigger.order_no
         )
         return None
 
@@ -223,8 +222,8 @@ class DestinationPump:
             key = str(n.originator_id)
             snap = self._snapshot(key, n.originator_id, n.originator_version)
             snap.apply(name, e)
-            if name == "WarningRaised":
-                if self.triggers and e.code == W_TRIGGERED:
+            if name == "ReportTriggered":
+                if self.triggers:
                     m = self._report_message(int(n.id), e)
                     if m is not None:
                         out.append(m)

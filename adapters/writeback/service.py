@@ -16,14 +16,10 @@ from adapters.writeback.config import AnyDestination, kinds_for, sends
 from adapters.writeback.config import destinations as configured_destinations
 from adapters.writeback.messages import (
     EVENT_KINDS,
-    W_RETRIED,
-    W_SKIPPED,
-    W_TRIGGERED,
     Message,
 )
 from adapters.writeback.pump import RETRY, SKIP
 from adapters.writeback.state import PumpState
-from domain.errors import InvalidValueError
 from domain.ledger import CommandOutcome
 from domain.values import Actor
 from projections.fold import WO, iso
@@ -150,11 +146,9 @@ class WritebackService:
             kinds = set(kinds_for(integ, dest))
             events = {e for e, k in EVENT_KINDS.items() if k in kinds}
             if integ.mode == "E":
-                events = {"WarningRaised"} if "report" in kinds else set()
+                events = {"ReportTriggered"} if "report" in kinds else set()
             active = sends(integ)
             backlog = self._backlog(position, [WO + e for e in sorted(events)]) if active else 0
-            if integ.mode == "E" and backlog:
-                backlog = self._count_triggers(integ, position)
             oldest = self._oldest(integ, position, events) if backlog else None
             parked = [
                 ParkedOrder(
@@ -197,20 +191,6 @@ class WritebackService:
             )
         return out
 
-    def _count_triggers(self, integ: Integration, position: int) -> int:
-        count, start = 0, position + 1
-        mapper = self.ledger.mapper
-        while True:
-            batch = self.ledger.recorder.select_notifications(start, 1000)
-            if not batch:
-                return count
-            for n in batch:
-                if n.topic == WO + "WarningRaised":
-                    e = mapper.to_domain_event(n)
-                    if e.integration == integ.name and e.code == W_TRIGGERED:
-                        count += 1
-            start = int(batch[-1].id) + 1
-
     # ------------------------------------------------------------------ decisions
 
     def replay(self, name: str, from_position: int) -> int:
@@ -231,25 +211,22 @@ class WritebackService:
             # A repeated request gets the first answer, even though the order is no longer
             # parked; the same key for another request is refused.
             done = self.ledger.replay(
-                key, "raise_warning", order_no, request, integration=integ.name
+                key, "decide_writeback", order_no, request, integration=integ.name
             )
             if done is not None:
                 return done  # type: ignore[no-any-return]
         parked = self.state.find_parked(name, order_no)
         if parked is None:
             raise WritebackError(f"order {order_no!r} is not parked at destination {name!r}")
-        code, verb = (W_RETRIED, "retry") if decision == RETRY else (W_SKIPPED, "skip")
-        message = Message.loads(parked.message)
-        outcome = self.ledger.raise_warning(
+        outcome = self.ledger.decide_writeback(
             order_no,
-            code,
-            f"{actor.id} chose to {verb} the writeback of {message.event} (sequence "
-            f"{message.version}) to {name}, parked because: {one_line(parked.reason, 600)}",
+            name,
+            "retry" if decision == RETRY else "skip",
             actor,
-            reference=parked.msg_key[:200],
+            message_key=parked.msg_key[:200],
+            reason=one_line(parked.reason, 600),
             integration=parked.integration or integ.name,
             key=key,
-            request=request,
         )
         if outcome.replayed:
             return outcome  # type: ignore[no-any-return]
@@ -287,18 +264,8 @@ class WritebackService:
                 f"integration {integ.name!r} is in mode {integ.mode}: reports are sent by "
                 "trigger only in mode E"
             )
-        order = self.ledger.get_order(order_no, integ.name)
-        if f"report:{report_id}" not in order.script_rows:
-            raise InvalidValueError("report_id", report_id, f"is not a report of order {order_no}")
-        return self.ledger.raise_warning(  # type: ignore[no-any-return]
-            order_no,
-            W_TRIGGERED,
-            f"{actor.id} triggered the writeback of report {report_id}",
-            actor,
-            reference=report_id,
-            integration=integ.name,
-            key=key,
-            request={"trigger": report_id},
+        return self.ledger.trigger_report(  # type: ignore[no-any-return]
+            order_no, report_id, actor, integration=integ.name, key=key
         )
 
 

@@ -48,11 +48,15 @@ def rest(receiver: Receiver, **extra: object) -> dict[str, object]:
 
 
 def warnings_of(ledger: Ledger, order_no: str) -> list[tuple[str, str, str]]:
-    return [
-        (e.details["code"], e.actor_id, e.details["reference"])
-        for e in ledger.history(order_no)
-        if e.event == "WarningRaised" and e.details["code"].startswith("writeback_")
-    ]
+    """The order's writeback trail: parking warnings and supervisors' decisions."""
+    out = []
+    for e in ledger.history(order_no):
+        if e.event == "WarningRaised" and e.details["code"].startswith("writeback_"):
+            out.append((e.details["code"], e.actor_id, e.details["reference"]))
+        elif e.event == "WritebackDecided":
+            code = "writeback_retried" if e.details["decision"] == "retry" else "writeback_skipped"
+            out.append((code, e.actor_id, e.details["message_key"]))
+    return out
 
 
 def test_outage_keeps_the_floor_working_and_the_backlog_drains_in_order(
@@ -249,8 +253,11 @@ def test_mode_e_sends_a_report_only_when_triggered_and_once_in_effect(
         svc.trigger("E-1", "R2", SUPERVISOR)  # twice: the same key, applied once
         pump.run_once()
         assert len(receiver.applied) == 1 and receiver.duplicates == 1
-        codes = [e.details["code"] for e in ledger.history("E-1") if e.event == "WarningRaised"]
-        assert codes.count("writeback_triggered") == 2
+        triggers = [e for e in ledger.history("E-1") if e.event == "ReportTriggered"]
+        assert [(e.actor_id, e.details["report_id"]) for e in triggers] == [
+            (OPERATOR.id, "R2"),
+            (SUPERVISOR.id, "R2"),
+        ]
     finally:
         pump.close()
         svc.close()
