@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import IntegrationCaller, IntegrationQuery, LedgerDep, OrderNo, RecorderDep
+from api.deps import IntegrationCaller, IntegrationQuery, LedgerDep, OrderNo, Recorder, RecorderDep
 from api.problems import problem_responses
 from api.schemas import CommandPublic, ErpCancellationCreate, ErpOrderCreate
+from domain import Actor, Ledger
 
 router = APIRouter(
     prefix="/erp/orders",
     tags=["erp"],
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
+
+
+def _from_erp(recorder: Recorder, ledger: Ledger, integration: str | None) -> Actor:
+    """The token's name and role, with the source an ERP change has however it arrives."""
+    actor = recorder.actor
+    return Actor(actor.id, actor.role, f"erp:{integration or ledger.default_integration}")
 
 
 @router.post("", response_model=CommandPublic)
@@ -26,10 +33,9 @@ def push_erp_order(
     """The ERP states a released order: it is released, a change is applied, or conflicts are
     raised where the floor already started (warn, don't block)."""
     order = body.to_domain()
+    actor = _from_erp(recorder, ledger, integration)
     return recorder.run(
-        lambda key: ledger.receive_erp_order(
-            order, recorder.actor, integration=integration, key=key
-        )
+        lambda key: ledger.receive_erp_order(order, actor, integration=integration, key=key)
     )
 
 
@@ -43,8 +49,9 @@ def push_erp_cancellation(
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
     """The ERP cancelled the order: it is cancelled, or a conflict is raised if work started."""
+    actor = _from_erp(recorder, ledger, integration)
     return recorder.run(
         lambda key: ledger.cancel_in_erp(
-            order_no, recorder.actor, reason=body.reason, integration=integration, key=key
+            order_no, actor, reason=body.reason, integration=integration, key=key
         )
     )

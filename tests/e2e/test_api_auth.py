@@ -83,7 +83,7 @@ def test_events_record_the_tokens_name_and_role(api: Api) -> None:
     api.post("lena", f"{OP10}/start")
     entries = api.get("audrey", "/orders/WO-1/history").json()["entries"]
     assert [(e["actor_id"], e["actor_role"], e["source"]) for e in entries] == [
-        ("erp-push", "integration", "api"),
+        ("erp-push", "integration", "erp:erp"),  # an ERP change, pushed
         ("lena", "operator", "api"),
     ]
 

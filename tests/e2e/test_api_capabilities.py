@@ -141,6 +141,12 @@ def test_an_auditor_pages_through_the_history_and_verifies_the_chain(api: Api) -
     assert first["entries"][1]["actor_id"] == "olga"
     assert first["entries"][1]["actor_role"] == "operator"
     assert first["entries"][1]["source"] == "api"
+    pushed = first["entries"][0]  # pushed by the ERP: its token, the ERP as the source
+    assert (pushed["actor_id"], pushed["actor_role"], pushed["source"]) == (
+        "erp-push",
+        "integration",
+        "erp:erp",
+    )
     rest = api.get(
         "audrey", "/orders/WO-1/history", after_version=first["next_after_version"]
     ).json()
