@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -34,13 +34,25 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
+S = TypeVar("S", bound=Settings)
+
+
 def load_settings() -> Settings:
+    """The FLOORLEDGER_* settings of the store."""
+    return settings_of(Settings)
+
+
+def settings_of(kind: type[S]) -> S:
+    """FLOORLEDGER_* settings of ``kind``; each bad one is named with its value, then exit 2."""
     try:
-        return Settings()
+        return kind()
     except ValidationError as exc:
         for e in exc.errors():
             loc = ".".join(str(p) for p in e["loc"])
-            err.print(f"[red]configuration error[/red] FLOORLEDGER_{loc.upper()}: {e['msg']}")
+            shown = "" if loc == "database_url" else f" (got {e.get('input')!r})"
+            err.print(
+                f"[red]configuration error[/red] FLOORLEDGER_{loc.upper()}: {e['msg']}{shown}"
+            )
         raise typer.Exit(2) from None
 
 
@@ -212,13 +224,7 @@ def run(
     )
     from api.runtime import ApiSettings
 
-    try:
-        settings = ApiSettings()
-    except ValidationError as exc:
-        for e in exc.errors():
-            loc = ".".join(str(p) for p in e["loc"])
-            err.print(f"[red]configuration error[/red] FLOORLEDGER_{loc.upper()}: {e['msg']}")
-        raise typer.Exit(2) from None
+    settings = settings_of(ApiSettings)
     host = host or settings.host
     port = settings.port if port is None else port
     config_path = resolve_config(config)
@@ -284,13 +290,7 @@ def serve(
 
     from api.runtime import ApiSettings
 
-    try:
-        settings = ApiSettings()
-    except ValidationError as exc:
-        for e in exc.errors():
-            loc = ".".join(str(p) for p in e["loc"])
-            err.print(f"[red]configuration error[/red] FLOORLEDGER_{loc.upper()}: {e['msg']}")
-        raise typer.Exit(2) from None
+    settings = settings_of(ApiSettings)
     host = host or settings.host
     port = settings.port if port is None else port
     workers = workers or settings.workers

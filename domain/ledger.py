@@ -230,13 +230,7 @@ class Ledger(Application[UUID]):
 
     def get_order(self, order_no: str, integration: str | None = None) -> WorkOrder:
         """The order as the store holds it now."""
-        try:
-            return self._get_order(order_no, integration or self.default_integration)
-        except OrderNotFoundError:
-            other = self.resolve_integration(order_no, integration)
-            if other is None:
-                raise
-            return self._get_order(order_no, other)
+        return self._on_order(order_no, integration, lambda i: self._get_order(order_no, i))
 
     def _get_order(self, order_no: str, integration: str) -> WorkOrder:
         oid = order_id_for(integration, order_no)
@@ -308,6 +302,17 @@ class Ledger(Application[UUID]):
             )
         return others[0] if others else None
 
+    def _on_order(self, order_no: str, integration: str | None, run: Callable[[str], T]) -> T:
+        """``run(integration)`` on the named integration, else the default one; with none
+        named, an order found only in another integration is taken there."""
+        try:
+            return run(integration or self.default_integration)
+        except OrderNotFoundError:
+            other = self.resolve_integration(order_no, integration)
+            if other is None:
+                raise
+            return run(other)
+
     def _execute(
         self,
         command: str,
@@ -320,19 +325,17 @@ class Ledger(Application[UUID]):
         *,
         create: Callable[[], WorkOrder] | None = None,
     ) -> CommandOutcome:
-        """Run a command; with no integration named, an order found only in another
-        integration is acted on there (see :meth:`resolve_integration`)."""
-        try:
+        """Run a command on the order (see :meth:`_on_order`; a release never looks
+        elsewhere: it creates the order where it was named)."""
+
+        def run(integ: str) -> CommandOutcome:
             return self._execute_in(
-                command, order_no, integration, actor, key, args, decide, create=create
+                command, order_no, integ, actor, key, args, decide, create=create
             )
-        except OrderNotFoundError:
-            other = None if create is not None else self.resolve_integration(order_no, integration)
-            if other is None:
-                raise
-            return self._execute_in(
-                command, order_no, other, actor, key, args, decide, create=create
-            )
+
+        if create is not None:
+            return run(integration or self.default_integration)
+        return self._on_order(order_no, integration, run)
 
     def _execute_in(
         self,
@@ -963,19 +966,13 @@ class Ledger(Application[UUID]):
         limit: int | None = None,
     ) -> list[HistoryEntry]:
         """The auditor's trace of an order: every event, who, when, from where, what changed."""
-        if integration is None:
-            try:
-                return self.history(
-                    order_no,
-                    integration=self.default_integration,
-                    after_version=after_version,
-                    limit=limit,
-                )
-            except OrderNotFoundError:
-                other = self.resolve_integration(order_no, None)
-                if other is None:
-                    raise
-                integration = other
+        return self._on_order(
+            order_no, integration, lambda i: self._history(order_no, i, after_version, limit)
+        )
+
+    def _history(
+        self, order_no: str, integration: str, after_version: int, limit: int | None
+    ) -> list[HistoryEntry]:
         oid = order_id_for(integration, order_no)
         if after_version < 0:
             raise InvalidValueError("after_version", after_version, "is negative")
@@ -1046,14 +1043,9 @@ class Ledger(Application[UUID]):
 
     def verify_order(self, order_no: str, integration: str | None = None) -> AuditReport:
         """Check one order's hash chain and version sequence."""
-        if integration is None:
-            try:
-                return self.verify_order(order_no, self.default_integration)
-            except OrderNotFoundError:
-                other = self.resolve_integration(order_no, None)
-                if other is None:
-                    raise
-                integration = other
+        return self._on_order(order_no, integration, lambda i: self._verify_order(order_no, i))
+
+    def _verify_order(self, order_no: str, integration: str) -> AuditReport:
         oid = order_id_for(integration, order_no)
         report = AuditReport(aggregates=1)
         last_version, last_hash = 0, GENESIS
