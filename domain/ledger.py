@@ -476,7 +476,10 @@ class Ledger(Application[UUID]):
             integ,
             actor,
             key,
-            {"order": checked.erp_fields(), "factors": dict(checked.unit_factors)},
+            # what makes two keyed deliveries the same (only needed with a key: imports are hot)
+            {"order": checked.erp_fields(), "factors": dict(checked.unit_factors)}
+            if key is not None
+            else {},
             lambda o: o.receive_erp_state(checked, actor),
             create=lambda: WorkOrder.release(integ, checked, actor),
         )
