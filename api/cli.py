@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from adapters.settings import Settings, build_ledger
@@ -161,7 +162,16 @@ def audit_verify() -> None:
     """Walk the whole store; report every altered or missing event. Exits 1 when any is found."""
     with open_ledger() as ledger:
         seen = _versions_seen(ledger)
-        report = ledger.verify(seen=seen, seen_by="the status view")
+        with Progress(
+            TextColumn("verifying"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+            TimeElapsedColumn(), console=err, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("verify", total=ledger.position())
+
+            def advance(position: int, head: int) -> None:
+                bar.update(task, completed=position, total=head)
+
+            report = ledger.verify(seen=seen, seen_by="the status view", progress=advance)
     if report.ok:
         console.print(
             f"[green]ok[/green]: {report.events} events in {report.aggregates} aggregates, "

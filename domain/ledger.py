@@ -996,15 +996,18 @@ class Ledger(Application[UUID]):
         batch: int = 1000,
         seen: Mapping[UUID, tuple[str, int]] | None = None,
         seen_by: str = "a reader",
+        progress: Callable[[int, int], None] | None = None,
     ) -> AuditReport:
         """Walk the whole store and check every aggregate's hash chain and version sequence.
 
         ``seen`` maps aggregate ids to (label, the highest version a reader such as a view
         has seen): events beyond what is stored were removed, which the chain alone cannot
-        show when they were an aggregate's last ones.
+        show when they were an aggregate's last ones. ``progress(position, head)`` is called
+        after each batch.
         """
         report = AuditReport()
         heads: dict[UUID | str, tuple[str, int, str]] = {}
+        head = self.position()
         start = 1
         while True:
             notifications = self.recorder.select_notifications(start, batch)
@@ -1030,6 +1033,8 @@ class Ledger(Application[UUID]):
                 chain_hash = str(getattr(event, "chain_hash", ""))
                 heads[n.originator_id] = (label, event.originator_version, chain_hash)
             start = notifications[-1].id + 1
+            if progress is not None:
+                progress(notifications[-1].id, max(head, notifications[-1].id))
         report.aggregates = len(heads)
         for aggregate_id, (label, version) in (seen or {}).items():
             stored = heads.get(aggregate_id, (label, 0, ""))[1]

@@ -114,3 +114,12 @@ def test_an_order_number_in_several_integrations_must_be_named_with_its_integrat
     with pytest.raises(InvalidValueError, match="plant-a, plant-b"):
         ledger.start_operation("WO-9", "10", OPERATOR)
     assert ledger.start_operation("WO-9", "10", OPERATOR, integration="plant-a").recorded
+
+
+def test_verifying_the_store_reports_its_progress_up_to_the_head() -> None:
+    ledger = a_memory_ledger()
+    for i in range(5):
+        ledger.receive_erp_order(an_erp_order(f"WO-{i}"), ERP)
+    seen: list[tuple[int, int]] = []
+    assert ledger.verify(batch=2, progress=lambda at, head: seen.append((at, head))).ok
+    assert seen == [(2, 5), (4, 5), (5, 5)]
