@@ -40,7 +40,7 @@ def _floor(ledger: Ledger, n: int = ORDERS) -> list[str]:
 
 def _pump(db_url: str, cfg_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "adapters.writeback", "--poll", "0.05"],
+        [sys.executable, "-m", "api.cli", "writeback", "run", "--poll", "0.05"],
         cwd=ROOT,
         env={
             **os.environ,

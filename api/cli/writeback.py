@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import getpass
 import json
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
+
+from adapters.writeback.service import WritebackError, WritebackService
+from api.cli.config import load_integrations
+from api.cli.console import console, err
+from api.cli.store import open_ledger
+from domain import Actor
 
 writeback_app = typer.Typer(
     help="ERP writeback: what each destination still has to receive, and the pump.",
@@ -24,10 +31,7 @@ ActorOpt = Annotated[
 
 
 @contextmanager
-def _service() -> Iterator[Any]:
-    from adapters.writeback.service import WritebackError, WritebackService
-    from api.cli import err, load_integrations, open_ledger
-
+def _service() -> Iterator[WritebackService]:
     config = load_integrations()
     with open_ledger() as ledger:
         svc = WritebackService(ledger, config)
@@ -40,9 +44,7 @@ def _service() -> Iterator[Any]:
             svc.close()
 
 
-def _actor(name: str | None, role: str) -> Any:
-    from domain import Actor
-
+def _actor(name: str | None, role: str) -> Actor:
     return Actor(name or getpass.getuser() or "cli", role, "cli")
 
 
@@ -62,8 +64,6 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Per destination: backlog, oldest unsent event's age, parked orders, last error."""
-    from api.cli import console
-
     with _service() as svc:
         rows = svc.status(destination)
     if as_json:
@@ -99,10 +99,16 @@ def run(
         list[str] | None, typer.Option("--destination", "-d", help="Only these destinations.")
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="Drain once, then exit.")] = False,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001, help="Seconds between passes (default: the destinations' poll_seconds)."
+        ),
+    ] = None,
 ) -> None:
     """Run the pump: deliver as events arrive and on a timer, until stopped (Ctrl-C)."""
+    # The ERP transports (httpx, SQLAlchemy, pika) load only for the pump (CLI start-up time).
     from adapters.writeback.pump import Pump
-    from api.cli import console, err, load_integrations, open_ledger
 
     config = load_integrations()
     with open_ledger() as ledger:
@@ -122,11 +128,15 @@ def run(
                     raise typer.Exit(1)
                 return
             stop = threading.Event()
-            console.print(f"writeback pump for {', '.join(pump.pumps) or 'nothing'}; Ctrl-C stops")
-            try:
-                pump.run_forever(stop)
-            except KeyboardInterrupt:
+
+            def _stop(*_: object) -> None:
                 stop.set()
+                pump.wake()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _stop)
+            console.print(f"writeback pump for {', '.join(pump.pumps) or 'nothing'}; Ctrl-C stops")
+            pump.run_forever(stop, poll)
         finally:
             pump.close()
 
@@ -139,8 +149,6 @@ def replay(
     ],
 ) -> None:
     """Re-send everything from a ledger position on (receivers dedupe by idempotency key)."""
-    from api.cli import console
-
     with _service() as svc:
         svc.replay(destination, from_position)
     console.print(f"{destination}: will re-send from position {from_position}")
@@ -153,8 +161,6 @@ def retry(
     actor: ActorOpt = None,
 ) -> None:
     """Send a parked order's refused message again, then its waiting ones (recorded)."""
-    from api.cli import console
-
     with _service() as svc:
         svc.retry(destination, order_no, _actor(actor, "supervisor"))
     console.print(f"{destination}: order {order_no} will be retried by the pump")
@@ -167,8 +173,6 @@ def skip(
     actor: ActorOpt = None,
 ) -> None:
     """Drop a parked order's refused message; its later messages go on (recorded)."""
-    from api.cli import console
-
     with _service() as svc:
         svc.skip(destination, order_no, _actor(actor, "supervisor"))
     console.print(f"{destination}: order {order_no}'s refused message skipped")
@@ -183,8 +187,6 @@ def trigger(
     role: Annotated[str, typer.Option(help="operator or supervisor")] = "supervisor",
 ) -> None:
     """Send a submitted report to the ERP now (mode E; recorded on the order)."""
-    from api.cli import console
-
     with _service() as svc:
         out = svc.trigger(order_no, report_id, _actor(actor, role), integration)
     console.print(f"report {report_id} of order {order_no} triggered (position {out.position})")

@@ -1,51 +1,26 @@
-"""CLI commands over the read models: views status/rebuild/run, plan, status, report-script."""
+"""The read models: ``views status|rebuild|run``, ``plan`` and ``status``."""
 
 from __future__ import annotations
 
 import signal
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from domain import Ledger
-from projections import ScriptFilter, ViewReader, ViewRunner
-from projections.export import write_csv, write_xlsx
+from api.cli.console import console, err
+from api.cli.store import open_views
+from projections import ViewRunner
 
 views_app = typer.Typer(
     help="The read models: their positions, rebuilding, following live.", no_args_is_help=True
 )
 
 
-@contextmanager
-def open_views(catch_up: bool = True) -> Iterator[tuple[Ledger, ViewRunner, ViewReader]]:
-    """The ledger, a view runner and a reader; views caught up first unless told otherwise."""
-    from api.cli import open_ledger
-
-    with open_ledger() as ledger:
-        runner = ViewRunner(ledger)
-        reader = ViewReader.for_ledger(ledger)
-        try:
-            runner.setup()
-            if catch_up:
-                runner.catch_up()
-            yield ledger, runner, reader
-        finally:
-            reader.close()
-            runner.close()
-
-
 def _known_view(runner: ViewRunner, name: str) -> None:
     if name not in runner.views:
-        from api.cli import err
-
         err.print(f"[red]unknown view[/red] {name!r}: one of {', '.join(runner.views)}")
         raise typer.Exit(2)
 
@@ -53,8 +28,6 @@ def _known_view(runner: ViewRunner, name: str) -> None:
 @views_app.command("status")
 def views_status() -> None:
     """Each view's position and its lag behind the ledger (does not catch up first)."""
-    from api.cli import console
-
     with open_views(catch_up=False) as (_ledger, runner, _reader):
         head = runner.head()
         table = Table(title=f"Views (ledger head {head})")
@@ -70,8 +43,6 @@ def views_rebuild(
     name: Annotated[str | None, typer.Argument(help="One view (default: all).")] = None,
 ) -> None:
     """Drop a view (or all) and replay the whole ledger into it, with a progress bar."""
-    from api.cli import console
-
     with open_views(catch_up=False) as (_ledger, runner, _reader):
         names = list(runner.views)
         if name is not None:
@@ -105,8 +76,6 @@ def views_run(
     ] = None,
 ) -> None:
     """Follow the ledger live, keeping the views (all, or the named ones) current."""
-    from api.cli import console
-
     with open_views(catch_up=False) as (_ledger, runner, _reader):
         for name in names or []:
             _known_view(runner, name)
@@ -125,8 +94,6 @@ def plan(
     integration: Annotated[str | None, typer.Option(help="Only this integration.")] = None,
 ) -> None:
     """The plan of a work centre: open orders and their operations there, by due date."""
-    from api.cli import console
-
     with open_views() as (_ledger, _runner, reader):
         p = reader.plan(work_centre, integration)
     if p.active is not None:
@@ -161,8 +128,6 @@ def status(
     ] = None,
 ) -> None:
     """An order's status: state, operations, quantities, times, open conflicts and warnings."""
-    from api.cli import console, err
-
     with open_views() as (ledger, _runner, reader):
         integ = integration or ledger.default_integration
         s = reader.status(order_no, integ)
@@ -209,41 +174,3 @@ def status(
             f"{op.standard_minutes:.1f}",
         )
     console.print(table)
-
-
-class ExportFormat(StrEnum):
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-def report_script(
-    out: Annotated[Path, typer.Option("--out", help="File to write.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or xlsx.")] = ExportFormat.csv,
-    integration: Annotated[str | None, typer.Option(help="Only this integration.")] = None,
-    unkeyed: Annotated[bool, typer.Option(help="Only rows not yet keyed into the ERP.")] = False,
-) -> None:
-    """Export the report script (rows to key into the ERP by hand) as CSV or XLSX."""
-    from api.cli import console
-
-    started = time.perf_counter()
-    with open_views() as (_ledger, _runner, reader):
-        rows = reader.report_script(
-            ScriptFilter(integration=integration, keyed=False if unkeyed else None)
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    if fmt == ExportFormat.csv:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            n = write_csv(rows, fh)
-    else:
-        n = write_xlsx(rows, tmp)
-    tmp.replace(out)
-    console.print(f"{n} row(s) written to {out} in {time.perf_counter() - started:.2f} s")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the view commands to the main CLI."""
-    app.add_typer(views_app, name="views")
-    app.command("plan")(plan)
-    app.command("status")(status)
-    app.command("report-script")(report_script)

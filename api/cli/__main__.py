@@ -1,0 +1,5 @@
+"""``python -m api.cli`` is the ``floorledger`` command."""
+
+from api.cli import main
+
+main()

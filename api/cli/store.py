@@ -1,0 +1,61 @@
+"""Opening the configured store for a command: the ledger, and the views over it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from adapters.settings import build_ledger
+from api.cli.config import load_settings
+from api.cli.console import err
+from domain import DomainError, Ledger
+from projections import ViewReader, ViewRunner
+
+
+@contextmanager
+def open_ledger() -> Iterator[Ledger]:
+    """The Ledger on the configured store; domain errors become a clear message and exit 1."""
+    settings = load_settings()
+    try:
+        ledger = build_ledger(settings)
+    except Exception as exc:
+        err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
+        raise typer.Exit(3) from None
+    ledger.locate = lambda order_no: integrations_of(ledger, order_no)
+    try:
+        yield ledger
+    except DomainError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        ledger.close()
+
+
+def integrations_of(ledger: Ledger, order_no: str) -> list[str]:
+    """Which integrations hold this order number (from the views, brought up to date)."""
+    runner, reader = ViewRunner(ledger), ViewReader.for_ledger(ledger)
+    try:
+        runner.setup()
+        runner.catch_up()
+        return reader.integrations_of(order_no)
+    finally:
+        reader.close()
+        runner.close()
+
+
+@contextmanager
+def open_views(catch_up: bool = True) -> Iterator[tuple[Ledger, ViewRunner, ViewReader]]:
+    """The ledger, a view runner and a reader; views caught up first unless told otherwise."""
+    with open_ledger() as ledger:
+        runner = ViewRunner(ledger)
+        reader = ViewReader.for_ledger(ledger)
+        try:
+            runner.setup()
+            if catch_up:
+                runner.catch_up()
+            yield ledger, runner, reader
+        finally:
+            reader.close()
+            runner.close()

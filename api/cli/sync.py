@@ -1,0 +1,113 @@
+"""ERP sync and master-data alignment: ``sync`` and ``mapping check``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from adapters.config import ConfigError, IntegrationsConfig
+from api.cli.config import load_integrations
+from api.cli.console import console, err
+from api.cli.store import open_ledger
+
+mapping_app = typer.Typer(
+    help="Master-data alignment between the ERP and the floor.", no_args_is_help=True
+)
+
+SHOWN_ORDERS = 20
+
+
+def _orders(numbers: list[str]) -> str:
+    shown = ", ".join(numbers[:SHOWN_ORDERS])
+    more = len(numbers) - SHOWN_ORDERS
+    return shown + (f" … and {more} more" if more > 0 else "")
+
+
+def print_summary(summary: Any) -> None:
+    """What one integration's pass changed: counts, the orders by outcome, warnings, errors."""
+    colour = "red" if summary.errors else "green"
+    console.print(f"[{colour}]{escape(summary.line())}[/{colour}]")
+    for kind in ("released", "changed", "conflicts", "cancelled", "not_released"):
+        numbers = getattr(summary, kind)
+        if numbers:
+            console.print(f"  {kind}: {escape(_orders(numbers))}", soft_wrap=True)
+    for w in summary.warnings:
+        console.print(f"  [yellow]warning[/yellow]: {escape(w)}", soft_wrap=True)
+    for e in summary.errors:
+        console.print(f"  [red]error[/red]: {escape(e)}", soft_wrap=True)
+
+
+def sync(
+    once: Annotated[
+        bool, typer.Option("--once", help="Do one pass, print what changed, and exit.")
+    ] = False,
+    integration: Annotated[
+        str | None, typer.Option("--integration", help="Only this integration (by name).")
+    ] = None,
+) -> None:
+    """Pull the plan from every ERP integration: a long-running worker, or one pass (--once)."""
+    # The ERP transports (httpx, SQLAlchemy, pika, openpyxl) load only for the commands that
+    # reach an ERP, so that every other command starts quickly.
+    from adapters.inbound.worker import Worker
+
+    config = load_integrations(integration)
+    if integration is not None:
+        config = IntegrationsConfig(integrations=[config.get(integration)])
+    with open_ledger() as ledger:
+        if once:
+            results = Worker(config, ledger).run_once()
+            for summary in results.values():
+                print_summary(summary)
+            if any(s.errors for s in results.values()):
+                raise typer.Exit(1)
+            return
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s"
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        err.print(f"floorledger sync: {len(config.integrations)} integration(s); Ctrl-C stops")
+        Worker(config, ledger).run_forever(stop)
+
+
+@mapping_app.command("check")
+def mapping_check(
+    integration: Annotated[
+        str | None, typer.Option("--integration", help="Only this integration (by name).")
+    ] = None,
+) -> None:
+    """List every ERP value the value maps do not cover, with counts and example orders."""
+    # ERP transports load only for the commands that reach an ERP (CLI start-up time).
+    from adapters.inbound.sync import SourceUnavailable
+    from adapters.inbound.worker import check_integration
+
+    config = load_integrations(integration)
+    failed = False
+    for integ in [config.get(integration)] if integration else config.integrations:
+        try:
+            check = check_integration(integ)
+        except (SourceUnavailable, ConfigError, OSError) as exc:
+            err.print(f"[red]{integ.name}: cannot read the ERP data[/red]: {escape(str(exc))}")
+            failed = True
+            continue
+        if check.ok:
+            console.print(
+                f"[green]{integ.name}[/green]: all values of {check.orders_seen} order(s) "
+                "are covered by the maps"
+            )
+            continue
+        table = Table(title=f"{integ.name}: values the maps do not cover")
+        for col in ("map", "ERP value", "seen", "example orders"):
+            table.add_column(col, overflow="fold")
+        for u in check.uncovered():
+            table.add_row(u.kind.replace("_", " "), u.value, str(u.count), ", ".join(u.examples))
+        console.print(table)
+    if failed:
+        raise typer.Exit(1)

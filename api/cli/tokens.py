@@ -1,0 +1,81 @@
+"""``floorledger token …``: the bearer tokens of the HTTP API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from adapters.tokens import TokenError, TokenStore
+from api.cli.config import load_settings
+from api.cli.console import console, err
+
+token_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
+
+
+@contextmanager
+def open_tokens() -> Iterator[TokenStore]:
+    """The token store of the configured database; refusals become a message and exit 1."""
+    settings = load_settings()
+    store = TokenStore(settings, cache_seconds=0)
+    try:
+        store.setup()
+    except Exception as exc:
+        err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
+        raise typer.Exit(3) from None
+    try:
+        yield store
+    except TokenError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who the token acts as (recorded on events).")],
+    role: Annotated[str, typer.Option(help="operator, supervisor, auditor, integration or admin.")],
+    work_centre: Annotated[
+        str | None, typer.Option(help="Limit an operator to one work centre.")
+    ] = None,
+) -> None:
+    """Create an API token and print it once (only its hash is stored)."""
+    with open_tokens() as store:
+        token, secret = store.create(name, role, work_centre)
+    scope = f", work centre {token.work_centre}" if token.work_centre else ""
+    err.print(f"created token {token.name!r} ({token.role}{scope}); it is shown only once:")
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List API tokens: name, role, work centre, created, revoked (never the secret)."""
+    with open_tokens() as store:
+        tokens = store.list()
+    if as_json:
+        typer.echo(json.dumps([t.__dict__ for t in tokens], indent=2))
+        return
+    table = Table(title="API tokens")
+    for col in ("name", "role", "work centre", "created", "revoked"):
+        table.add_column(col)
+    for t in tokens:
+        table.add_row(t.name, t.role, t.work_centre or "", t.created_at, t.revoked_at or "")
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke an API token by name (401 within FLOORLEDGER_TOKEN_CACHE_SECONDS, default 5)."""
+    with open_tokens() as store:
+        revoked = store.revoke(name)
+    if not revoked:
+        err.print(f"[red]no active token named {name!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked token {name!r}")
