@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -10,8 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli.console import console, err, json_default
+from api.cli.lookup import order_integration
 from api.cli.store import open_ledger
-from domain import Ledger, order_id_for
+from domain import HistoryEntry, Ledger, order_id_for
 from projections import ViewReader
 
 audit_app = typer.Typer(help="Auditors' checks of the stored history.", no_args_is_help=True)
@@ -21,13 +23,14 @@ def print_history(ledger: Ledger, order_no: str, integration: str | None, as_jso
     """An order's events, as a table or as JSON."""
     entries = ledger.history(order_no, integration=integration)
     if as_json:
+        # The keys of the HTTP API's history entries (HistoryEntryPublic).
         rows = [
             {
                 "version": e.version,
                 "recorded_at": e.recorded_at,
                 "occurred_at": e.occurred_at,
-                "actor": e.actor_id,
-                "role": e.actor_role,
+                "actor_id": e.actor_id,
+                "actor_role": e.actor_role,
                 "source": e.source,
                 "event": e.event,
                 "summary": e.summary,
@@ -37,13 +40,48 @@ def print_history(ledger: Ledger, order_no: str, integration: str | None, as_jso
         ]
         typer.echo(json.dumps(rows, default=json_default, indent=2))
         return
+    late = recorded_out_of_floor_order(entries)
     table = Table(title=f"History of order {order_no}", show_lines=False)
-    for col in ("#", "time", "actor", "role", "source", "what happened"):
+    for col in ("#", "floor time", "recorded", "actor", "role", "source", "what happened"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        when = (e.occurred_at or e.recorded_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(e.version), when, e.actor_id, e.actor_role, e.source, e.summary)
+        floor = _local(e.occurred_at) if e.occurred_at else "—"
+        if e.version in late:
+            floor += " *"
+        table.add_row(
+            str(e.version),
+            floor,
+            _local(e.recorded_at),
+            e.actor_id,
+            e.actor_role,
+            e.source,
+            e.summary,
+        )
     console.print(table)
+    if late:
+        console.print(
+            f"* recorded out of floor-time order (happened before an event recorded earlier): "
+            f"version {', '.join(str(v) for v in sorted(late))}",
+            soft_wrap=True,
+        )
+
+
+def _local(when: datetime) -> str:
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def recorded_out_of_floor_order(entries: list[HistoryEntry]) -> set[int]:
+    """Versions whose floor time is earlier than that of an event recorded before them."""
+    late: set[int] = set()
+    latest: datetime | None = None
+    for e in entries:
+        if e.occurred_at is None:
+            continue
+        if latest is not None and e.occurred_at < latest:
+            late.add(e.version)
+        else:
+            latest = e.occurred_at
+    return late
 
 
 def history(
@@ -55,7 +93,7 @@ def history(
 ) -> None:
     """The auditor's trace of an order: one line per event — time, actor, role, source, what."""
     with open_ledger() as ledger:
-        print_history(ledger, order_no, integration, as_json)
+        print_history(ledger, order_no, order_integration(ledger, order_no, integration), as_json)
 
 
 def _versions_seen(ledger: Ledger) -> dict[Any, tuple[str, int]]:

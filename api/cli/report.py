@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -9,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-from api.cli.console import console
+from api.cli.console import console, err
+from api.cli.lookup import require_integration
 from api.cli.store import open_views
-from projections import ScriptFilter
+from projections import ScriptFilter, ScriptRow
 from projections.export import write_csv, write_xlsx
 
 
@@ -21,18 +24,35 @@ class ExportFormat(StrEnum):
 
 
 def report_script(
-    out: Annotated[Path, typer.Option("--out", help="File to write.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or xlsx.")] = ExportFormat.csv,
+    out: Annotated[
+        Path, typer.Option("--out", help="File to write, in an existing folder; - for stdout.")
+    ],
+    fmt: Annotated[
+        ExportFormat | None,
+        typer.Option("--format", help="csv or xlsx (default: the file's extension, else csv)."),
+    ] = None,
     integration: Annotated[str | None, typer.Option(help="Only this integration.")] = None,
     unkeyed: Annotated[bool, typer.Option(help="Only rows not yet keyed into the ERP.")] = False,
 ) -> None:
     """Export the report script (rows to key into the ERP by hand) as CSV or XLSX."""
     started = time.perf_counter()
-    with open_views() as (_ledger, _runner, reader):
+    to_stdout = str(out) == "-"
+    fmt = _format(out, fmt, to_stdout)
+    if not to_stdout and not out.parent.is_dir():
+        err.print(
+            f"[red]refused:[/red] --out {str(out)!r}: the folder {str(out.parent)!r} does not exist"
+        )
+        raise typer.Exit(2)
+    with open_views() as (ledger, _runner, reader):
+        if integration is not None:
+            require_integration(ledger, integration)
         rows = reader.report_script(
             ScriptFilter(integration=integration, keyed=False if unkeyed else None)
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if to_stdout:
+        n = _to_stdout(rows, fmt)
+        err.print(f"{n} row(s) written to standard output in {time.perf_counter() - started:.2f} s")
+        return
     tmp = out.with_name(out.name + ".tmp")
     if fmt == ExportFormat.csv:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
@@ -41,3 +61,31 @@ def report_script(
         n = write_xlsx(rows, tmp)
     tmp.replace(out)
     console.print(f"{n} row(s) written to {out} in {time.perf_counter() - started:.2f} s")
+
+
+def _format(out: Path, fmt: ExportFormat | None, to_stdout: bool) -> ExportFormat:
+    """The format asked for, checked against the file's extension (which names it if not)."""
+    by_suffix = {".csv": ExportFormat.csv, ".xlsx": ExportFormat.xlsx}.get(out.suffix.lower())
+    if to_stdout or by_suffix is None:
+        return fmt or ExportFormat.csv
+    if fmt is not None and fmt != by_suffix:
+        err.print(
+            f"[red]refused:[/red] --format {fmt.value} contradicts --out {str(out)!r} "
+            f"(a .{by_suffix.value} file): change one of them"
+        )
+        raise typer.Exit(2)
+    return by_suffix
+
+
+def _to_stdout(rows: list[ScriptRow], fmt: ExportFormat) -> int:
+    if fmt == ExportFormat.csv:
+        buffer = io.StringIO(newline="")
+        n = write_csv(rows, buffer)
+        sys.stdout.write(buffer.getvalue())
+        sys.stdout.flush()
+        return n
+    workbook = io.BytesIO()
+    n = write_xlsx(rows, workbook)
+    sys.stdout.buffer.write(workbook.getvalue())
+    sys.stdout.buffer.flush()
+    return n

@@ -8,11 +8,14 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.tokens import TokenError, TokenStore
 from api.cli.config import load_settings
 from api.cli.console import console, err
+from api.cli.lookup import known_work_centres
+from api.cli.store import open_views
 
 token_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
 
@@ -47,9 +50,24 @@ def token_create(
     """Create an API token and print it once (only its hash is stored)."""
     with open_tokens() as store:
         token, secret = store.create(name, role, work_centre)
+    if token.work_centre:
+        _warn_if_unknown(token.work_centre)
     scope = f", work centre {token.work_centre}" if token.work_centre else ""
     err.print(f"created token {token.name!r} ({token.role}{scope}); it is shown only once:")
     typer.echo(secret)
+
+
+def _warn_if_unknown(work_centre: str) -> None:
+    """Warn (the token is created all the same) when no integration knows the work centre."""
+    with open_views() as (_ledger, _runner, reader):
+        known = known_work_centres(reader)
+    if work_centre not in known:
+        err.print(
+            f"[yellow]warning:[/yellow] no integration knows work centre "
+            f"{escape(repr(work_centre))} (no open operation, measuring point or value map "
+            f"has it; known: {escape(', '.join(known) or 'none yet')}); "
+            "the token can reach only orders planned there"
+        )
 
 
 @token_app.command("list")

@@ -7,10 +7,12 @@ import threading
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli.console import console, err
+from api.cli.lookup import known_work_centres, order_integration, require_integration
 from api.cli.store import open_views
 from projections import ViewRunner
 
@@ -55,8 +57,9 @@ def views_rebuild(
             TimeElapsedColumn(),
             console=console,
         ) as bar:
+            head = runner.head()
             for view in names:
-                task = bar.add_task(f"rebuild {view}", total=None)
+                task = bar.add_task(f"rebuild {view}", total=head)
 
                 def advance(cur: int, tot: int, t: TaskID = task) -> None:
                     bar.update(t, completed=cur, total=tot)
@@ -94,8 +97,19 @@ def plan(
     integration: Annotated[str | None, typer.Option(help="Only this integration.")] = None,
 ) -> None:
     """The plan of a work centre: open orders and their operations there, by due date."""
-    with open_views() as (_ledger, _runner, reader):
+    with open_views() as (ledger, _runner, reader):
+        if integration is not None:
+            require_integration(ledger, integration)
         p = reader.plan(work_centre, integration)
+        if not p.entries and p.active is None:
+            known = known_work_centres(reader)
+            if work_centre not in known:
+                err.print(
+                    f"[red]unknown work centre[/red] {escape(repr(work_centre))}: no open "
+                    "operation, measuring point or value map has it; known work centres: "
+                    f"{escape(', '.join(known) or 'none yet')}"
+                )
+                raise typer.Exit(2)
     if p.active is not None:
         console.print(
             f"running on {work_centre}: order {p.active.order_no} ({p.active.part_no or '?'})"
@@ -129,14 +143,10 @@ def status(
 ) -> None:
     """An order's status: state, operations, quantities, times, open conflicts and warnings."""
     with open_views() as (ledger, _runner, reader):
-        integ = integration or ledger.default_integration
+        integ = order_integration(ledger, order_no, integration)
         s = reader.status(order_no, integ)
-        if s is None and integration is None:
-            others = [i for i in reader.integrations_of(order_no) if i != integ]
-            if len(others) == 1:
-                s = reader.status(order_no, others[0])
     if s is None:
-        err.print(f"[red]not found:[/red] order {order_no!r} (integration {integ!r})")
+        err.print(f"[red]not found:[/red] order {order_no!r} in integration {integ!r}")
         raise typer.Exit(1)
     scrap = ", ".join(f"{k or '?'} {v}" for k, v in s.scrap.items()) or "0"
     console.print(

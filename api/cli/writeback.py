@@ -16,6 +16,7 @@ from rich.table import Table
 from adapters.writeback.service import WritebackError, WritebackService
 from api.cli.config import load_integrations
 from api.cli.console import console, err
+from api.cli.lookup import order_integration
 from api.cli.store import open_ledger
 from domain import Actor
 
@@ -188,5 +189,6 @@ def trigger(
 ) -> None:
     """Send a submitted report to the ERP now (mode E; recorded on the order)."""
     with _service() as svc:
-        out = svc.trigger(order_no, report_id, _actor(actor, role), integration)
+        integ = order_integration(svc.ledger, order_no, integration)
+        out = svc.trigger(order_no, report_id, _actor(actor, role), integ)
     console.print(f"report {report_id} of order {order_no} triggered (position {out.position})")
