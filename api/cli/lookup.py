@@ -13,7 +13,7 @@ from api.cli.config import configured_integrations
 from api.cli.console import err
 from api.cli.store import integrations_of
 from domain import Ledger
-from projections import ViewReader
+from projections import ViewReader, ViewRunner
 from projections.status import T_STATUS
 from projections.store import ViewStore
 
@@ -23,13 +23,17 @@ def _listed(names: list[str]) -> str:
 
 
 def integrations_with_orders(ledger: Ledger) -> list[str]:
-    """The integrations that hold orders, as the status view has folded them."""
+    """The integrations that hold orders (from the status view, brought up to date)."""
+    runner = ViewRunner(ledger)
+    try:
+        runner.setup()
+        runner.catch_up()
+    finally:
+        runner.close()
     db = ViewStore.for_ledger(ledger).connect()
     try:
         rows = db.query(f"SELECT DISTINCT integration FROM {T_STATUS} ORDER BY 1")
         db.end_read()
-    except Exception:  # the view's table does not exist (yet)
-        return []
     finally:
         db.close()
     return [str(r[0]) for r in rows]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
 
-from tests.e2e.test_cli_demo import run_cli
+from tests.e2e.test_cli_demo import ROOT, run_cli
 
 
 def _demo(db: Path) -> str:
@@ -92,3 +95,17 @@ def test_views_run_follows_only_the_named_views(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
+
+
+def test_the_rebuild_progress_bar_knows_its_total_from_the_first_frame(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    _demo(db)
+    env = dict(os.environ, FLOORLEDGER_DATABASE_URL=f"sqlite:///{db}", TTY_COMPATIBLE="1")
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "api.cli", "views", "rebuild", "plan"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    frames = rebuilt.stdout.split("\r")
+    assert any("0/14" in f for f in frames[:3]), frames[:3]  # rendered as a terminal would
+    assert "None" not in rebuilt.stdout
