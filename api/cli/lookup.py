@@ -48,6 +48,9 @@ def known_integrations(ledger: Ledger) -> list[str]:
 
 def require_integration(ledger: Ledger, integration: str) -> None:
     """Exit 2 naming the known integrations when ``integration`` is none of them."""
+    config = configured_integrations()
+    if config is not None and integration in {i.name for i in config.integrations}:
+        return  # configured: known without reading the views
     known = known_integrations(ledger)
     if integration not in known:
         err.print(

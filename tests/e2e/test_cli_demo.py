@@ -53,7 +53,7 @@ def test_history_as_json_lists_every_event_of_the_demo_order(tmp_path: Path) -> 
     rows = json.loads(result.stdout)
     assert rows[0]["event"] == "Released" and rows[0]["source"] == "erp:demo"
     assert [r["version"] for r in rows] == list(range(1, len(rows) + 1))
-    assert {"anna", "sam", "demo-erp"} == {r["actor"] for r in rows}
+    assert {"anna", "sam", "demo-erp"} == {r["actor_id"] for r in rows}
 
 
 def test_history_of_an_unknown_order_says_so_and_exits_non_zero(tmp_path: Path) -> None:
