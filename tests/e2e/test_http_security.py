@@ -203,3 +203,19 @@ def test_a_browser_renders_the_api_docs_under_the_content_security_policy(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert rendered in done.stdout
+
+
+def test_behind_a_trusted_proxy_the_limiter_counts_the_forwarded_client_and_https_gets_hsts(
+    strict_server: Server,
+) -> None:
+    """The test runs on 127.0.0.1, which uvicorn trusts as a proxy by default."""
+    with httpx.Client(base_url=strict_server.base, timeout=5) as c:
+
+        def as_client(ip: str) -> int:
+            headers = {"Authorization": "Bearer wrong", "X-Forwarded-For": ip}
+            return c.get("/conflicts", headers=headers).status_code
+
+        assert [as_client("10.0.0.1") for _ in range(6)] == [401] * 5 + [429]
+        assert as_client("10.0.0.2") == 401  # another terminal behind the same proxy
+        https = c.get("/health/live", headers={"X-Forwarded-Proto": "https"})
+        assert https.headers["strict-transport-security"].startswith("max-age=")
