@@ -270,7 +270,9 @@ def install(app: FastAPI, settings: ApiSettings) -> None:
     )
     app.state.auth_limiter = limiter
     app.add_middleware(FailedAuthMiddleware, limiter=limiter)
-    app.add_middleware(SecurityHeadersMiddleware)  # outermost: also on 429 and errors
+    # Outside everything, even the framework's error layer, so 500 answers carry them too.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeadersMiddleware(build())  # type: ignore[method-assign]
 
 
 def uvicorn_options(settings: ApiSettings) -> dict[str, Any]:

@@ -219,3 +219,33 @@ def test_behind_a_trusted_proxy_the_limiter_counts_the_forwarded_client_and_http
         assert as_client("10.0.0.2") == 401  # another terminal behind the same proxy
         https = c.get("/health/live", headers={"X-Forwarded-Proto": "https"})
         assert https.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_an_unexpected_server_error_answer_carries_the_security_headers(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.e2e.conftest import api_settings
+
+    app = create_app(api_settings(f"sqlite:///{tmp_path / 'l.db'}"))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/boom")
+    assert r.status_code == 500
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_run_with_a_certificate_serves_https_and_prints_https_addresses(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    trust = ssl.create_default_context(cafile=str(cert))
+    env = {"FLOORLEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    args = ("run", "--no-demo", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    with floorledger(*args, cwd=tmp_path, env=env, scheme="https", verify=trust) as s:
+        assert re.search(r"API docs\s+https://", s.output())
+        r = httpx.get(f"{s.base}/docs", verify=trust, timeout=5)
+        assert r.status_code == 200 and "strict-transport-security" in r.headers
