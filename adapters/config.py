@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +24,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from adapters.redact import is_secret_name, redact_text, secret_parts
 
 CONFIG_ENV = "FLOORLEDGER_CONFIG"
 
@@ -76,6 +79,35 @@ class _SecretRefs(_Model):
             if self._required and not env and not file:
                 raise ValueError(f"{name}: {name}_env or {name}_file is required")
         return self
+
+
+def _no_credentials_in_url(url: str) -> str:
+    found = secret_parts(url)
+    if found:
+        raise ValueError(
+            f"credentials in the URL ({', '.join(found)}) are not allowed in the configuration; "
+            'use auth = { type = "basic", username = "…", password_env = "…" } or '
+            '{ type = "api_key", header = "…", key_env = "…" } (or *_file)'
+        )
+    return url
+
+
+# A web service URL: http(s), holding no password and no credential query parameter.
+ServiceUrl = Annotated[
+    str, Field(pattern=r"^https?://\S+$"), AfterValidator(_no_credentials_in_url)
+]
+
+
+def no_secret_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Refuse literal headers that carry a credential (Authorization, Cookie, X-Api-Key…)."""
+    for name in headers:
+        if is_secret_name(name):
+            raise ValueError(
+                f"{name}: a literal secret is not allowed in the configuration; use "
+                'auth = { type = "bearer", token_env = "…" } or '
+                f'{{ type = "api_key", header = "{name}", key_env = "…" }} (or *_file)'
+            )
+    return headers
 
 
 def secret(model: BaseModel, name: str) -> SecretStr:
@@ -178,7 +210,7 @@ class RestInbound(_Inbound):
     """Plan pulled from a REST/JSON web service."""
 
     transport: Literal["rest"]
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: ServiceUrl
     auth: Auth = NoAuth()
     verify_tls: bool = True
     ca_file: Path | None = None
@@ -295,7 +327,7 @@ class TrytonInbound(_Inbound, _SecretRefs):
 
     _secrets = ("password",)
     transport: Literal["tryton"]
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: ServiceUrl
     database: str = Field(min_length=1)
     user: str = Field(min_length=1)
     password_env: str | None = None
@@ -515,7 +547,8 @@ def _problems(exc: ValidationError) -> list[str]:
             "union_tag_invalid",
         )
         if show_value and not isinstance(err.get("input"), dict | list):
-            problems.append(f"{path}: {err['input']!r} {msg}" if path else msg)
+            shown = redact_text(repr(err["input"]))
+            problems.append(f"{path}: {shown} {msg}" if path else msg)
         else:
             problems.append(f"{path}: {msg}" if path else msg)
     return problems
@@ -566,11 +599,13 @@ __all__ = [
     "NoAuth",
     "Paging",
     "RestInbound",
+    "ServiceUrl",
     "SqlInbound",
     "TrytonInbound",
     "UnitMapping",
     "ValueMaps",
     "load_config",
+    "no_secret_headers",
     "parse_config",
     "secret",
 ]

@@ -45,17 +45,9 @@ class Settings(BaseSettings):
 
     def redacted_url(self) -> str:
         """The database URL with any password replaced by ***."""
-        url = self.database_url.get_secret_value()
-        if url.startswith("sqlite:"):
-            return url
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            user = parts.username or ""
-            host = parts.hostname or ""
-            port = f":{parts.port}" if parts.port else ""
-            netloc = f"{user}:***@{host}{port}"
-        return parts._replace(netloc=netloc).geturl()
+        from adapters.redact import redact_url
+
+        return redact_url(self.database_url.get_secret_value())
 
 
 def store_env(settings: Settings) -> dict[str, str]:

@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from adapters.settings import Settings, store_env
 
 T_TOKENS = "fl_api_tokens"
+_COLUMNS = "name, role, work_centre, created_at, revoked_at, expires_at"
 TOKEN_ROLES = ("operator", "supervisor", "auditor", "integration", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,59}$")
 WORK_CENTRE_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,60}$")
@@ -42,10 +43,32 @@ class ApiToken:
     work_centre: str | None
     created_at: str
     revoked_at: str | None = None
+    expires_at: str | None = None
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        """Neither revoked nor expired."""
+        return self.revoked_at is None and not self.expired()
+
+    def expired(self, now: datetime | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        return datetime.fromisoformat(self.expires_at) <= (now or datetime.now(UTC))
+
+
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``8h`` or ``7d`` as a duration (a token's lifetime)."""
+    m = _DURATION.match(text)
+    if m is None or int(m.group(1)) == 0:
+        raise TokenError(
+            f"expires-in {text!r} must be a positive whole number with a unit: "
+            "s, m, h or d (e.g. 8h)"
+        )
+    return timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
 
 
 def hash_secret(secret: str) -> str:
@@ -162,27 +185,55 @@ class TokenStore:
         self._execute(
             f"CREATE TABLE IF NOT EXISTS {T_TOKENS} (name TEXT PRIMARY KEY, "
             "token_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, work_centre TEXT, "
-            "created_at TEXT NOT NULL, revoked_at TEXT)"
+            "created_at TEXT NOT NULL, revoked_at TEXT, expires_at TEXT)"
         )
+        if "expires_at" not in self._columns():  # a table made before tokens could expire
+            try:
+                self._execute(f"ALTER TABLE {T_TOKENS} ADD COLUMN expires_at TEXT")
+            except Exception:
+                if "expires_at" not in self._columns():  # else another process added it
+                    raise
         self._ready = True
+
+    def _columns(self) -> set[str]:
+        sql = (
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = current_schema()"
+            if self._postgres
+            else "SELECT name FROM pragma_table_info(?)"
+        )
+        return {str(r[0]).lower() for r in self._query(sql, (T_TOKENS,))}
 
     def _ensure(self) -> None:
         if not self._ready:
             self.setup()
 
-    def create(self, name: str, role: str, work_centre: str | None = None) -> tuple[ApiToken, str]:
-        """Create a token; returns it with its secret (shown once, never stored)."""
+    def create(
+        self,
+        name: str,
+        role: str,
+        work_centre: str | None = None,
+        *,
+        expires_in: timedelta | None = None,
+    ) -> tuple[ApiToken, str]:
+        """Create a token, valid for ``expires_in`` when given, else until revoked; returns it
+        with its secret (shown once, never stored)."""
         _check(name, role, work_centre)
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise TokenError(f"expires-in {expires_in} must be positive")
         self._ensure()
         secret = "flt_" + secrets.token_urlsafe(32)
-        token = ApiToken(name, role, work_centre, datetime.now(UTC).isoformat(timespec="seconds"))
+        now = datetime.now(UTC).replace(microsecond=0)
+        expires = (now + expires_in).isoformat() if expires_in is not None else None
+        token = ApiToken(name, role, work_centre, now.isoformat(), None, expires)
         if self._query(f"SELECT name FROM {T_TOKENS} WHERE name = ?", (name,)):
             raise TokenError(f"a token named {name!r} already exists (revoked ones keep the name)")
         try:
             self._execute(
-                f"INSERT INTO {T_TOKENS} (name, token_hash, role, work_centre, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (name, hash_secret(secret), role, work_centre, token.created_at),
+                f"INSERT INTO {T_TOKENS} "
+                "(name, token_hash, role, work_centre, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, hash_secret(secret), role, work_centre, token.created_at, expires),
             )
         except Exception as exc:
             if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
@@ -193,9 +244,7 @@ class TokenStore:
     def list(self) -> list[ApiToken]:
         """Every token, active and revoked, by name."""
         self._ensure()
-        rows = self._query(
-            f"SELECT name, role, work_centre, created_at, revoked_at FROM {T_TOKENS} ORDER BY name"
-        )
+        rows = self._query(f"SELECT {_COLUMNS} FROM {T_TOKENS} ORDER BY name")
         return [ApiToken(*r) for r in rows]
 
     def revoke(self, name: str) -> bool:
@@ -217,7 +266,7 @@ class TokenStore:
     def cached(self, secret: str) -> ApiToken | None:
         """The token with this secret if it was verified moments ago (no I/O), else None."""
         hit = self._cache.get(hash_secret(secret))
-        if hit is not None and hit[1] > time.monotonic():
+        if hit is not None and hit[1] > time.monotonic() and not hit[0].expired():
             return hit[0]
         return None
 
@@ -226,15 +275,14 @@ class TokenStore:
         digest = hash_secret(secret)
         now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
+        if hit is not None and hit[1] > now and not hit[0].expired():
             return hit[0]
         self._ensure()
         rows = self._query(
-            f"SELECT name, role, work_centre, created_at, revoked_at FROM {T_TOKENS} "
-            "WHERE token_hash = ? AND revoked_at IS NULL",
+            f"SELECT {_COLUMNS} FROM {T_TOKENS} WHERE token_hash = ? AND revoked_at IS NULL",
             (digest,),
         )
-        found = [ApiToken(*r) for r in rows]
+        found = [t for t in (ApiToken(*r) for r in rows) if not t.expired()]
         if not found:
             return None
         if self.cache_seconds > 0:

@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api import problems
+from api import problems, security
 from api.metrics import MetricsMiddleware
 from api.routes import (
     audit,
@@ -65,6 +65,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by security.install (no CDN)
+        redoc_url=None,
     )
     app.state.runtime = runtime
     problems.install(app)
@@ -73,4 +75,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(health.metrics_router)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    security.install(app, settings)  # docs, failed-auth limiter, security headers
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -113,13 +114,37 @@ def prepare_folders(config: IntegrationsConfig, seed: Path | None) -> list[str]:
     return copied
 
 
+RUN_TOKEN_PREFIX = "run."
+_LEGACY_RUN_NAME = re.compile(r"^(operator|supervisor)-\d{8}-\d{6}$")  # before the run. tag
+
+
+def is_run_token(token_name: str, name: str) -> bool:
+    """Whether a token is one a `floorledger run` minted as ``name`` (this or an older run)."""
+    if token_name.startswith(f"{RUN_TOKEN_PREFIX}{name}-"):
+        return True
+    m = _LEGACY_RUN_NAME.match(token_name)
+    return m is not None and m.group(1) == name
+
+
 def operator_token(settings: ApiSettings, name: str, role: str) -> str:
-    """A fresh token named ``<name>-<time>`` (names are never reused, revoked or not)."""
+    """Revoke the tokens earlier runs minted as ``name``, then mint a fresh one.
+
+    The new token is named ``run.<name>-<time>`` (names are never reused, revoked or not), so
+    live tokens do not pile up with every restart.
+    """
     tokens = TokenStore(settings, cache_seconds=0)
     try:
         tokens.setup()
+        for old in tokens.list():
+            if old.active and is_run_token(old.name, name):
+                tokens.revoke(old.name)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        _, secret = tokens.create(f"{name}-{stamp}", role)
+        taken = {t.name for t in tokens.list()}
+        token_name, n = f"{RUN_TOKEN_PREFIX}{name}-{stamp}", 1
+        while token_name in taken:  # two starts within one second
+            n += 1
+            token_name = f"{RUN_TOKEN_PREFIX}{name}-{stamp}-{n}"
+        _, secret = tokens.create(token_name, role)
         return secret
     finally:
         tokens.close()

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import Field
 
@@ -39,6 +40,12 @@ class ApiSettings(Settings):
     threads: int = Field(
         default=100, ge=1, le=1000, description="worker threads for requests that block"
     )
+    # transport security (api/security.py)
+    ssl_certfile: Path | None = Field(default=None, description="serve HTTPS with this PEM cert")
+    ssl_keyfile: Path | None = Field(default=None, description="the certificate's private key")
+    max_header_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
+    auth_failures_allowed: int = Field(default=10, ge=0, le=100_000, description="0: off")
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class StoreUnavailableError(Exception):

@@ -47,6 +47,15 @@ def neutralise(value: str) -> str:
     return value
 
 
+def spreadsheet_cell(value: Any) -> Any:
+    """A cell for a spreadsheet or CSV file: numbers stay numbers, text is neutralised.
+
+    The one rule of every file floorledger writes for a spreadsheet (report script exports,
+    CSV and XLSX writeback).
+    """
+    return neutralise(value) if isinstance(value, str) else value
+
+
 def _num(d: Decimal) -> int | Decimal:
     """A quantity as a spreadsheet number (exact: openpyxl writes Decimals as numbers)."""
     if d == d.to_integral_value():
@@ -78,7 +87,7 @@ def row_values(row: ScriptRow) -> list[Any]:
         row.keyed_at or "",
         row.keyed_by or "",
     ]
-    return [neutralise(c) if isinstance(c, str) else c for c in cells]
+    return [spreadsheet_cell(c) for c in cells]
 
 
 def write_csv(rows: Iterable[ScriptRow], out: TextIO) -> int:

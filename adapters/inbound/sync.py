@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError
 
 from adapters.config import Integration
 from adapters.mapping import MappedOrder, MappingResult, RowError
+from adapters.redact import redact_text
 from domain.errors import DomainError, OrderNotFoundError
 from domain.ledger import CommandOutcome, Ledger
 from domain.values import Actor
@@ -31,6 +32,7 @@ class SourceUnavailable(Exception):
     """The ERP source could not be reached or read as a whole; nothing of this pass was applied."""
 
     def __init__(self, integration: str, reason: str) -> None:
+        reason = redact_text(reason)  # errors name URLs; their credentials are never shown
         super().__init__(f"{integration}: the ERP source is unavailable: {reason}")
         self.integration = integration
         self.reason = reason

@@ -42,6 +42,7 @@ from adapters.inbound.files import Inbox, is_temporary, total
 from adapters.inbound.sniff import Sniffer, default_fetch, running_orders
 from adapters.inbound.sync import SourceUnavailable, SyncSummary, open_orders_in_ledger
 from adapters.mapping import MappingCheck
+from adapters.redact import redact_text
 from domain.ledger import Ledger
 
 log = logging.getLogger("floorledger.sync")
@@ -229,8 +230,8 @@ def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
     if isinstance(exc, SourceUnavailable | ConfigError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return redact_text(str(exc))
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 def run_once(

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from adapters.config import (
     NAME_PATTERN,
@@ -29,9 +29,11 @@ from adapters.config import (
     Integration,
     IntegrationsConfig,
     NoAuth,
+    ServiceUrl,
     _Model,
     _problems,
     _SecretRefs,
+    no_secret_headers,
 )
 
 _TAG = re.compile(r"(destinations\[\d+\])\.(?:rest|sql|files|amqp|tryton)\b")
@@ -71,13 +73,15 @@ class RestDestination(_Destination):
     """A REST/JSON web service: one endpoint per message, optionally one for batches."""
 
     transport: Literal["rest"]
-    url: str = Field(pattern=r"^https?://\S+$")
-    batch_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    url: ServiceUrl
+    batch_url: ServiceUrl | None = None
     auth: Auth = NoAuth()
     verify_tls: bool = True
     ca_file: Path | None = None
     timeout_seconds: float = Field(default=30, gt=0, le=600)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], AfterValidator(no_secret_headers)] = Field(
+        default_factory=dict
+    )
 
     @property
     def batching(self) -> bool:
@@ -123,7 +127,7 @@ class TrytonDestination(_Destination, _SecretRefs):
 
     _secrets = ("password",)
     transport: Literal["tryton"]
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: ServiceUrl
     database: str = Field(min_length=1)
     user: str = Field(min_length=1)
     password_env: str | None = None

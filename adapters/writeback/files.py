@@ -15,8 +15,10 @@ import csv
 import hashlib
 import io
 import os
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,29 @@ from adapters.inbound.parsers import B2MML_NS, b2mml_schema_dir
 from adapters.writeback.base import Outcome, TransientError, Transport
 from adapters.writeback.config import FilesDestination
 from adapters.writeback.messages import ROW_COLUMNS, Message
+from projections.export import spreadsheet_cell
 
 PERFORMANCE_SCHEMA_FILE = "B2MML-V0600-ProductionPerformance.xsd"
 _EXT = {"csv": "csv", "xlsx": "xlsx", "b2mml": "xml"}
+# Columns holding numbers (decimals travel as strings in a message row).
+NUMERIC_COLUMNS = frozenset(
+    {"position", "sequence", "good", "scrap", "rework", "actual_seconds",
+     "actual_seconds_per_unit", "standard_seconds", "standard_seconds_per_unit"}
+)  # fmt: skip
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def row_cells(m: Message) -> list[Any]:
+    """One message as flat-file cells: numbers as numbers, text neutralised against formulas
+    (the report-script export rule), so a serial like ``=cmd|...`` is never a live formula."""
+    row = m.row()
+    cells: list[Any] = []
+    for column in ROW_COLUMNS:
+        value = row[column]
+        if column in NUMERIC_COLUMNS and isinstance(value, str) and _NUMBER.match(value):
+            value = Decimal(value) if "." in value else int(value)
+        cells.append(spreadsheet_cell(value))
+    return cells
 
 
 @lru_cache(maxsize=2)
@@ -172,10 +194,10 @@ class FilesTransport(Transport):
 
     def _csv(self, messages: Sequence[Message]) -> bytes:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=ROW_COLUMNS, delimiter=self.config.delimiter)
-        w.writeheader()
+        w = csv.writer(buf, delimiter=self.config.delimiter, lineterminator="\r\n")
+        w.writerow(ROW_COLUMNS)
         for m in messages:
-            w.writerow(m.row())
+            w.writerow(row_cells(m))
         return buf.getvalue().encode("utf-8")
 
     def _xlsx(self, messages: Sequence[Message]) -> bytes:
@@ -185,8 +207,7 @@ class FilesTransport(Transport):
         ws = wb.create_sheet("writeback")
         ws.append(list(ROW_COLUMNS))
         for m in messages:
-            row = m.row()
-            ws.append([row[c] for c in ROW_COLUMNS])
+            ws.append(row_cells(m))
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
@@ -231,5 +252,6 @@ __all__ = [
     "performance_document",
     "performance_schema",
     "production_response",
+    "row_cells",
     "write_atomically",
 ]

@@ -31,6 +31,7 @@ from uuid import UUID
 from tenacity import wait_exponential_jitter
 
 from adapters.config import Integration, IntegrationsConfig
+from adapters.redact import redact_text
 from adapters.writeback.base import Refused, TransientError, Transport, one_line, retrying
 from adapters.writeback.config import AnyDestination, Outbound, kinds_for, outbound_of, sends
 from adapters.writeback.config import destinations as configured_destinations
@@ -499,8 +500,8 @@ class Pump:
             except (TransientError, *connection_errors()) as exc:  # type: ignore[misc]
                 delay = pump.failed(exc)
                 self.state.reset()
-                log.warning("%s: %s; next try in %.1fs", name, exc, delay)
-                out[name] = f"error: {exc}"
+                log.warning("%s: %s; next try in %.1fs", name, redact_text(str(exc)), delay)
+                out[name] = f"error: {redact_text(str(exc))}"
                 if raise_errors:
                     raise
         return out

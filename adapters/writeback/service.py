@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from adapters.config import Integration, IntegrationsConfig
+from adapters.redact import redact_text
 from adapters.writeback.base import one_line
 from adapters.writeback.config import AnyDestination, kinds_for, sends
 from adapters.writeback.config import destinations as configured_destinations
@@ -157,7 +158,7 @@ class WritebackService:
                     position=p.position,
                     idempotency_key=p.msg_key,
                     event=Message.loads(p.message).event,
-                    reason=p.reason,
+                    reason=redact_text(p.reason),  # also rows stored before redaction
                     parked_at=p.parked_at,
                     held=p.held,
                     decision=p.decision,
@@ -183,7 +184,7 @@ class WritebackService:
                     oldest_unsent_at=oldest,
                     oldest_unsent_age_seconds=age_seconds(oldest),
                     delivered=st.delivered if st else 0,
-                    last_error=st.last_error if st else None,
+                    last_error=redact_text(st.last_error) if st and st.last_error else None,
                     last_error_at=st.last_error_at if st else None,
                     last_success_at=st.last_success_at if st else None,
                     parked=parked,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.redact import redact_text
 from projections.store import Db, ViewStore
 
 T_DEST = "fl_wb_destination"
@@ -175,7 +176,7 @@ class PumpState:
         with self.transaction() as db:
             db.execute(
                 f"UPDATE {T_DEST} SET last_error = ?, last_error_at = ? WHERE destination = ?",
-                (error[:2000], now(), destination),
+                (redact_text(error)[:2000], now(), destination),
             ).close()
 
     # ------------------------------------------------------------------ parked and held
@@ -196,7 +197,7 @@ class PumpState:
                 msg.position,
                 msg.key,
                 message,
-                reason[:2000],
+                redact_text(reason)[:2000],
                 now(),
             ),
         ).close()

@@ -32,6 +32,30 @@ def demo() -> None:
         print_history(ledger, order_no, "demo", as_json=False)
 
 
+SslCertfile = Annotated[
+    Path | None,
+    typer.Option(help="Serve HTTPS with this PEM certificate (FLOORLEDGER_SSL_CERTFILE)."),
+]
+SslKeyfile = Annotated[
+    Path | None,
+    typer.Option(help="The certificate's PEM private key (FLOORLEDGER_SSL_KEYFILE)."),
+]
+
+
+def with_tls(settings: ApiSettings, certfile: Path | None, keyfile: Path | None) -> ApiSettings:
+    """The settings with the TLS options given on the command line; missing files exit 2."""
+    certfile = certfile or settings.ssl_certfile
+    keyfile = keyfile or settings.ssl_keyfile
+    for name, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        if path is not None and not Path(path).is_file():
+            err.print(f"[red]configuration error[/red] {name}: no such file {str(path)!r}")
+            raise typer.Exit(2)
+    if keyfile is not None and certfile is None:
+        err.print("[red]configuration error[/red] --ssl-keyfile needs --ssl-certfile")
+        raise typer.Exit(2)
+    return settings.model_copy(update={"ssl_certfile": certfile, "ssl_keyfile": keyfile})
+
+
 def run(
     config: Annotated[
         Path | None,
@@ -46,16 +70,20 @@ def run(
     demo_order: Annotated[
         bool, typer.Option("--demo/--no-demo", help="Record the demo order on a new store.")
     ] = True,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
 ) -> None:
     """The main job: the HTTP API with the ERP sync and writeback workers, tokens printed."""
     # uvicorn and the app are imported only by the commands that serve (CLI start-up time).
     import uvicorn
 
     from api.app import create_app
+    from api.security import scheme, uvicorn_options
 
-    settings = settings_of(ApiSettings)
+    settings = with_tls(settings_of(ApiSettings), ssl_certfile, ssl_keyfile)
     host = host or settings.host
     port = settings.port if port is None else port
+    base = f"{scheme(settings)}://{host}:{port}"
     config_path = resolve_config(config)
     try:
         integrations = load(config_path)
@@ -83,17 +111,20 @@ def run(
     if demo_no:
         console.print(f"demo order recorded: {demo_no} (integration demo)")
     console.print(
-        f"\n  API docs      http://{host}:{port}/docs\n"
+        f"\n  API docs      {base}/docs\n"
         f"  operator      Bearer {operator}\n"
         f"  supervisor    Bearer {supervisor}\n"
         f"  plan          curl -H 'Authorization: Bearer {operator}' "
-        f"http://{host}:{port}/work-centres/SAW-1/plan\n"
+        f"{base}/work-centres/SAW-1/plan\n"
         "  writeback     var/erp/performance/ (with the example configuration)\n"
         "\nCtrl-C stops everything.\n",
         soft_wrap=True,
     )
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level="warning",
+            **uvicorn_options(settings),
+        )  # fmt: skip
     finally:
         job.close()
 
@@ -110,19 +141,27 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
 ) -> None:
     """Serve the HTTP API for the floor, supervisors, auditors and ERP pushes (uvicorn)."""
     import uvicorn  # only the commands that serve pay for it (CLI start-up time)
 
-    settings = settings_of(ApiSettings)
+    from api.security import scheme, uvicorn_options
+
+    settings = with_tls(settings_of(ApiSettings), ssl_certfile, ssl_keyfile)
     host = host or settings.host
     port = settings.port if port is None else port
     workers = workers or settings.workers
     # Each worker builds its own app from the environment (create_app is the factory).
     os.environ["FLOORLEDGER_HOST"] = host
     os.environ["FLOORLEDGER_PORT"] = str(port)
+    if settings.ssl_certfile is not None:
+        os.environ["FLOORLEDGER_SSL_CERTFILE"] = str(settings.ssl_certfile)
+    if settings.ssl_keyfile is not None:
+        os.environ["FLOORLEDGER_SSL_KEYFILE"] = str(settings.ssl_keyfile)
     err.print(
-        f"floorledger API on http://{host}:{port} ({workers} worker(s)), "
+        f"floorledger API on {scheme(settings)}://{host}:{port} ({workers} worker(s)), "
         f"store {settings.redacted_url()}"
     )
     uvicorn.run(
@@ -134,4 +173,5 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         lifespan="on",
+        **uvicorn_options(settings),
     )

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from adapters.tokens import TokenError, TokenStore
+from adapters.tokens import TokenError, TokenStore, parse_duration
 from api.cli.config import load_settings
 from api.cli.console import console, err
 from api.cli.lookup import known_work_centres
@@ -46,14 +46,20 @@ def token_create(
     work_centre: Annotated[
         str | None, typer.Option(help="Limit an operator to one work centre.")
     ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="Lifetime, e.g. 90s, 30m, 8h, 7d (default: until revoked)."),
+    ] = None,
 ) -> None:
     """Create an API token and print it once (only its hash is stored)."""
     with open_tokens() as store:
-        token, secret = store.create(name, role, work_centre)
+        lifetime = parse_duration(expires_in) if expires_in is not None else None
+        token, secret = store.create(name, role, work_centre, expires_in=lifetime)
     if token.work_centre:
         _warn_if_unknown(token.work_centre)
     scope = f", work centre {token.work_centre}" if token.work_centre else ""
-    err.print(f"created token {token.name!r} ({token.role}{scope}); it is shown only once:")
+    until = f", expires {token.expires_at}" if token.expires_at else ""
+    err.print(f"created token {token.name!r} ({token.role}{scope}{until}); it is shown only once:")
     typer.echo(secret)
 
 
@@ -74,17 +80,20 @@ def _warn_if_unknown(work_centre: str) -> None:
 def token_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List API tokens: name, role, work centre, created, revoked (never the secret)."""
+    """List API tokens: name, role, work centre, created, revoked, expires (never the secret)."""
     with open_tokens() as store:
         tokens = store.list()
     if as_json:
         typer.echo(json.dumps([t.__dict__ for t in tokens], indent=2))
         return
     table = Table(title="API tokens")
-    for col in ("name", "role", "work centre", "created", "revoked"):
+    for col in ("name", "role", "work centre", "created", "revoked", "expires"):
         table.add_column(col)
     for t in tokens:
-        table.add_row(t.name, t.role, t.work_centre or "", t.created_at, t.revoked_at or "")
+        expires = (t.expires_at or "") + (" (expired)" if t.expired() else "")
+        table.add_row(
+            t.name, t.role, t.work_centre or "", t.created_at, t.revoked_at or "", expires
+        )
     console.print(table)
 
 
