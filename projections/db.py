@@ -25,6 +25,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -42,7 +43,9 @@ except ImportError:  # pragma: no cover
 
 SQLITE = "sqlite"
 POSTGRES = "postgres"
-EVENTS_TABLE = "ledger_events"
+# eventsourcing's event tables: "stored_events" on SQLite, "<application>_events" on PostgreSQL
+SQLITE_EVENTS_TABLE = "stored_events"
+POSTGRES_EVENTS_TABLE = "ledger_events"
 SCHEMA_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 _RECONNECT_ERRORS: tuple[type[BaseException], ...] = (
@@ -205,13 +208,12 @@ class Database:
         self,
         url: str,
         *,
-        events_table: str = EVENTS_TABLE,
+        events_table: str | None = None,
         lock_timeout: float = 10.0,
         connect_timeout: int = 5,
         pool_size: int = 5,
     ) -> None:
         scheme = urlsplit(url).scheme
-        self.events_table = events_table
         self.lock_timeout = lock_timeout
         self.channel: str | None = None
         self.sqlite_path = ""
@@ -220,7 +222,10 @@ class Database:
         self._ensure_lock = threading.Lock()
         if scheme == "sqlite":
             self.dialect = SQLITE
+            self.events_table = events_table or SQLITE_EVENTS_TABLE
             self.sqlite_path = path = _sqlite_path(url)
+            if path != ":memory:" and not path.startswith("file:"):
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
             def connect() -> sqlite3.Connection:
                 raw = sqlite3.connect(
@@ -243,9 +248,10 @@ class Database:
             )
         elif scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             self.dialect = POSTGRES
+            self.events_table = events_table or POSTGRES_EVENTS_TABLE
             sa_url, self.schema = _postgres_url(url.replace("postgres://", "postgresql://", 1))
             # eventsourcing's recorder NOTIFYs on a channel named after its events table.
-            self.channel = events_table.replace(".", "_")
+            self.channel = self.events_table.replace(".", "_")
             self.engine = sa.create_engine(
                 sa_url,
                 pool_pre_ping=True,
@@ -265,17 +271,16 @@ class Database:
     @classmethod
     def for_ledger(cls, ledger: Any) -> Database:
         """The database a Ledger was configured with (from its eventsourcing environment)."""
-        return cls.from_env(ledger.env, events_table=f"{ledger.name.lower()}_events")
+        return cls.from_env(ledger.env, application=str(ledger.name))
 
     @classmethod
-    def from_env(cls, env: Any, *, events_table: str = EVENTS_TABLE) -> Database:
+    def from_env(cls, env: Any, *, application: str = "Ledger") -> Database:
         """The database named by an eventsourcing environment (PERSISTENCE_MODULE, …)."""
         module = str(env.get("PERSISTENCE_MODULE") or "")
         if module == "eventsourcing.sqlite":
             path = str(env.get("SQLITE_DBNAME") or "")
             return cls(
                 "sqlite:///" + path,
-                events_table=events_table,
                 lock_timeout=float(env.get("SQLITE_LOCK_TIMEOUT") or 10),
             )
         if module == "eventsourcing.postgres":
@@ -290,7 +295,7 @@ class Database:
             )
             return cls(
                 url.render_as_string(hide_password=False),
-                events_table=events_table,
+                events_table=f"{application.lower()}_events",
                 connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 5),
             )
         raise ValueError(
