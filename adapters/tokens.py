@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from adapters.settings import Settings
+from adapters.settings import Settings, own_database
 from projections.db import Database, connection_errors
 
 T_TOKENS = "fl_api_tokens"
@@ -97,11 +97,7 @@ class TokenStore:
         self.settings = settings
         self.cache_seconds = cache_seconds
         self._owns_database = database is None
-        self.database = database or Database(
-            settings.database_url.get_secret_value(),
-            lock_timeout=settings.sqlite_lock_timeout,
-            connect_timeout=2,
-        )
+        self.database = database or own_database(settings, connect_timeout=2)
         self._cache: dict[str, tuple[ApiToken, float]] = {}
         self._cache_lock = threading.Lock()
 
