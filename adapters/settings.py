@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain import Ledger
+from projections.db import Database
 
 
 class Settings(BaseSettings):
@@ -91,3 +92,12 @@ def build_ledger(settings: Settings | None = None, **overrides: Any) -> Ledger:
     """The Ledger on the configured store (tables are created when missing)."""
     settings = settings or Settings(**overrides)
     return Ledger(env=store_env(settings), default_integration=settings.default_integration)
+
+
+def own_database(settings: Settings, *, connect_timeout: int = 5) -> Database:
+    """floorledger's own tables (views, tokens, writeback state) beside the configured store."""
+    return Database(
+        settings.database_url.get_secret_value(),
+        lock_timeout=settings.sqlite_lock_timeout,
+        connect_timeout=connect_timeout,
+    )

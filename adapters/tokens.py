@@ -10,24 +10,45 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from adapters.settings import Settings, store_env
+import sqlalchemy as sa
+
+from adapters.settings import Settings, own_database
+from projections.db import Database, connection_errors
 
 T_TOKENS = "fl_api_tokens"
-_COLUMNS = "name, role, work_centre, created_at, revoked_at, expires_at"
 TOKEN_ROLES = ("operator", "supervisor", "auditor", "integration", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,59}$")
 WORK_CENTRE_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,60}$")
 
 T = TypeVar("T")
+
+METADATA = sa.MetaData()
+TOKENS = sa.Table(
+    T_TOKENS,
+    METADATA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("work_centre", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("revoked_at", sa.Text),
+    sa.Column("expires_at", sa.Text),
+)
+_SELECT = sa.select(
+    TOKENS.c.name,
+    TOKENS.c.role,
+    TOKENS.c.work_centre,
+    TOKENS.c.created_at,
+    TOKENS.c.revoked_at,
+    TOKENS.c.expires_at,
+)
 
 
 class TokenError(ValueError):
@@ -94,119 +115,57 @@ def _check(name: str, role: str, work_centre: str | None) -> None:
 class TokenStore:
     """The token table in the ledger's database, with a short-lived cache of verified tokens."""
 
-    def __init__(self, settings: Settings, *, cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        cache_seconds: float = 5.0,
+        database: Database | None = None,
+    ) -> None:
         self.settings = settings
         self.cache_seconds = cache_seconds
-        self._env = store_env(settings)
-        self._postgres = settings.is_postgres
-        self._local = threading.local()
+        self._owns_database = database is None
+        self.database = database or own_database(settings, connect_timeout=2)
         self._cache: dict[str, tuple[ApiToken, float]] = {}
         self._cache_lock = threading.Lock()
         self._ready = False
-        self._all: list[Any] = []
 
     # ------------------------------------------------------------------ connections
 
-    def _connect(self) -> Any:
-        if not self._postgres:
-            path = self._env["SQLITE_DBNAME"]
-            conn = sqlite3.connect(
-                path,
-                uri=path.startswith("file:"),
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=float(self._env.get("SQLITE_LOCK_TIMEOUT", "10")),
-            )
-            return conn
-        import psycopg
-
-        schema = self._env.get("POSTGRES_SCHEMA", "public")
-        return psycopg.connect(
-            host=self._env["POSTGRES_HOST"],
-            port=int(self._env["POSTGRES_PORT"]),
-            dbname=self._env["POSTGRES_DBNAME"],
-            user=self._env["POSTGRES_USER"],
-            password=self._env["POSTGRES_PASSWORD"] or None,
-            connect_timeout=min(2, int(self._env.get("POSTGRES_CONNECT_TIMEOUT", "5"))),
-            options=f"-c search_path={schema}",
-            autocommit=True,
-        )
-
-    def _run(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn`` on this thread's connection, reopening it once if it was lost."""
+    def _run(self, fn: Callable[[sa.Connection], T], *, write: bool = False) -> T:
+        """Run ``fn`` in one transaction, once more on a fresh connection if it was lost."""
+        if not self._ready:
+            self.setup()
         for attempt in (1, 2):
-            conn = getattr(self._local, "conn", None)
-            if conn is None:
-                conn = self._connect()
-                self._local.conn = conn
-                with self._cache_lock:
-                    self._all.append(conn)
             try:
-                return fn(conn)
-            except Exception as exc:
-                if not _is_connection_error(exc):
-                    raise
-                self._local.conn = None
-                with suppress(Exception):
-                    conn.close()
+                if write:
+                    with self.database.begin() as conn:
+                        return fn(conn)
+                with self.database.engine.connect() as conn:
+                    return fn(conn)
+            except connection_errors():
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self._postgres else sql
-
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        def run(conn: Any) -> list[tuple[Any, ...]]:
-            cur = conn.cursor()
-            try:
-                cur.execute(self._sql(sql), params)
-                return [tuple(r) for r in cur.fetchall()]
-            finally:
-                cur.close()
-
-        return self._run(run)
-
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        def run(conn: Any) -> int:
-            cur = conn.cursor()
-            try:
-                cur.execute(self._sql(sql), params)
-                return int(cur.rowcount)
-            finally:
-                cur.close()
-
-        return self._run(run)
-
     # ------------------------------------------------------------------ public API
 
     def setup(self) -> None:
-        """Create the token table when missing."""
-        self._execute(
-            f"CREATE TABLE IF NOT EXISTS {T_TOKENS} (name TEXT PRIMARY KEY, "
-            "token_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, work_centre TEXT, "
-            "created_at TEXT NOT NULL, revoked_at TEXT, expires_at TEXT)"
-        )
-        if "expires_at" not in self._columns():  # a table made before tokens could expire
+        """Create the token table when missing; add ``expires_at`` to a table made before
+        tokens could expire."""
+        self.database.ensure(METADATA)
+        columns = {
+            c["name"].lower() for c in sa.inspect(self.database.engine).get_columns(T_TOKENS)
+        }
+        if "expires_at" not in columns:
             try:
-                self._execute(f"ALTER TABLE {T_TOKENS} ADD COLUMN expires_at TEXT")
-            except Exception:
-                if "expires_at" not in self._columns():  # else another process added it
-                    raise
+                with self.database.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE {T_TOKENS} ADD COLUMN expires_at TEXT"))
+            except sa.exc.DBAPIError:
+                inspector = sa.inspect(self.database.engine)
+                if "expires_at" not in {c["name"].lower() for c in inspector.get_columns(T_TOKENS)}:
+                    raise  # else another process added it
         self._ready = True
-
-    def _columns(self) -> set[str]:
-        sql = (
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = ? AND table_schema = current_schema()"
-            if self._postgres
-            else "SELECT name FROM pragma_table_info(?)"
-        )
-        return {str(r[0]).lower() for r in self._query(sql, (T_TOKENS,))}
-
-    def _ensure(self) -> None:
-        if not self._ready:
-            self.setup()
 
     def create(
         self,
@@ -221,39 +180,51 @@ class TokenStore:
         _check(name, role, work_centre)
         if expires_in is not None and expires_in <= timedelta(0):
             raise TokenError(f"expires-in {expires_in} must be positive")
-        self._ensure()
         secret = "flt_" + secrets.token_urlsafe(32)
         now = datetime.now(UTC).replace(microsecond=0)
         expires = (now + expires_in).isoformat() if expires_in is not None else None
         token = ApiToken(name, role, work_centre, now.isoformat(), None, expires)
-        if self._query(f"SELECT name FROM {T_TOKENS} WHERE name = ?", (name,)):
-            raise TokenError(f"a token named {name!r} already exists (revoked ones keep the name)")
-        try:
-            self._execute(
-                f"INSERT INTO {T_TOKENS} "
-                "(name, token_hash, role, work_centre, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (name, hash_secret(secret), role, work_centre, token.created_at, expires),
+
+        def insert(conn: sa.Connection) -> None:
+            taken = conn.execute(sa.select(TOKENS.c.name).where(TOKENS.c.name == name)).first()
+            if taken is not None:
+                raise TokenError(
+                    f"a token named {name!r} already exists (revoked ones keep the name)"
+                )
+            conn.execute(
+                TOKENS.insert().values(
+                    name=name,
+                    token_hash=hash_secret(secret),
+                    role=role,
+                    work_centre=work_centre,
+                    created_at=token.created_at,
+                    expires_at=expires,
+                )
             )
-        except Exception as exc:
-            if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
-                raise TokenError(f"a token named {name!r} already exists") from None
-            raise
+
+        try:
+            self._run(insert, write=True)
+        except sa.exc.IntegrityError:
+            raise TokenError(f"a token named {name!r} already exists") from None
         return token, secret
 
     def list(self) -> list[ApiToken]:
         """Every token, active and revoked, by name."""
-        self._ensure()
-        rows = self._query(f"SELECT {_COLUMNS} FROM {T_TOKENS} ORDER BY name")
+        rows = self._run(lambda conn: conn.execute(_SELECT.order_by(TOKENS.c.name)).all())
         return [ApiToken(*r) for r in rows]
 
     def revoke(self, name: str) -> bool:
         """Revoke a token by name; False when no active token has that name."""
-        self._ensure()
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        changed = self._execute(
-            f"UPDATE {T_TOKENS} SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-            (now, name),
+        changed = self._run(
+            lambda conn: (
+                conn.execute(
+                    TOKENS.update()
+                    .where(TOKENS.c.name == name, TOKENS.c.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                ).rowcount
+            ),
+            write=True,
         )
         with self._cache_lock:
             self._cache = {h: v for h, v in self._cache.items() if v[0].name != name}
@@ -261,7 +232,7 @@ class TokenStore:
 
     def ping(self) -> None:
         """Raise when the database cannot be reached."""
-        self._query("SELECT 1")
+        self._run(lambda conn: conn.execute(sa.text("SELECT 1")).all())
 
     def cached(self, secret: str) -> ApiToken | None:
         """The token with this secret if it was verified moments ago (no I/O), else None."""
@@ -277,10 +248,10 @@ class TokenStore:
         hit = self._cache.get(digest)
         if hit is not None and hit[1] > now and not hit[0].expired():
             return hit[0]
-        self._ensure()
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM {T_TOKENS} WHERE token_hash = ? AND revoked_at IS NULL",
-            (digest,),
+        rows = self._run(
+            lambda conn: conn.execute(
+                _SELECT.where(TOKENS.c.token_hash == digest, TOKENS.c.revoked_at.is_(None))
+            ).all()
         )
         found = [t for t in (ApiToken(*r) for r in rows) if not t.expired()]
         if not found:
@@ -294,19 +265,5 @@ class TokenStore:
 
     def close(self) -> None:
         """Close every connection the store opened."""
-        with self._cache_lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            with suppress(Exception):
-                conn.close()
-        self._local = threading.local()
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+        if self._owns_database:
+            self.database.dispose()

@@ -303,12 +303,14 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def store_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean the database is unreachable or lost the connection."""
     from eventsourcing.persistence import PersistenceError
+    from sqlalchemy.exc import DBAPIError
 
     errors: list[type[Exception]] = [
         StoreUnavailableError,
         ViewsBehindError,
         PersistenceError,
         sqlite3.Error,
+        DBAPIError,  # the own tables (projections/db.py) go through SQLAlchemy
     ]
     try:
         import psycopg

@@ -12,11 +12,11 @@ from projections import script as _script
 from projections import status as _status
 from projections import warnings_view as _warnings
 from projections.conflicts import ConflictRow
+from projections.db import Database, Db, connection_errors
 from projections.plan import ActiveOrder, WorkCentrePlan
 from projections.runner import T_TRACKING
 from projections.script import ScriptFilter, ScriptRow
 from projections.status import OrderStatus, OrderSummary
-from projections.store import Db, ViewStore, connection_errors
 from projections.warnings_view import WarningRow
 
 T = TypeVar("T")
@@ -25,15 +25,16 @@ T = TypeVar("T")
 class ViewReader:
     """Read-only access to the views (one connection per thread, reopened when lost)."""
 
-    def __init__(self, store: ViewStore) -> None:
+    def __init__(self, store: Database, *, owns_store: bool = False) -> None:
         self.store = store
+        self._owns_store = owns_store
         self._local = threading.local()
         self._all: list[Db] = []
         self._lock = threading.Lock()
 
     @classmethod
     def for_ledger(cls, ledger: Any) -> ViewReader:
-        return cls(ViewStore.for_ledger(ledger))
+        return cls(Database.for_ledger(ledger), owns_store=True)
 
     def _run(self, fn: Callable[[Db], T]) -> T:
         for attempt in (1, 2):
@@ -176,3 +177,5 @@ class ViewReader:
                 db.close()
             self._all = []
         self._local = threading.local()
+        if self._owns_store:
+            self.store.dispose()

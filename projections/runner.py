@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.base import Logged, View, kind_of
+from projections.db import Database, Db, Listener, connection_errors
 from projections.fold import event_name
-from projections.store import Db, Listener, ViewStore, connection_errors
 
 log = logging.getLogger("floorledger.projections")
 
@@ -69,7 +69,7 @@ class ViewRunner:
         ledger: Any,
         views: Iterable[View] | None = None,
         *,
-        store: ViewStore | None = None,
+        store: Database | None = None,
         batch_size: int = DEFAULT_BATCH,
         poll_interval: float = 0.1,
         watchdog_interval: float = 1.0,
@@ -78,7 +78,10 @@ class ViewRunner:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.ledger = ledger
-        self.store = store or ViewStore.for_ledger(ledger)
+        # The own-tables database: pass one built from the settings' URL; without it the
+        # runner opens the database the ledger was configured with (and closes it).
+        self._owns_store = store is None
+        self.store = store or Database.for_ledger(ledger)
         self.views: dict[str, View] = {v.name: v for v in (views or default_views())}
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -492,6 +495,8 @@ class ViewRunner:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self._owns_store:
+            self.store.dispose()
 
     def __enter__(self) -> ViewRunner:
         return self

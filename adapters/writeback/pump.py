@@ -43,8 +43,8 @@ from adapters.writeback.messages import (
 )
 from adapters.writeback.state import LostRaceError, Parked, PumpState
 from domain.values import Actor
+from projections.db import Database, connection_errors
 from projections.fold import WO, Snapshot, event_name
-from projections.store import ViewStore, connection_errors
 
 log = logging.getLogger("floorledger.writeback")
 
@@ -96,7 +96,7 @@ class Delivery:
 class DestinationLock:
     """Only one pump works a destination at a time (PG advisory lock, or a file lock)."""
 
-    def __init__(self, store: ViewStore, destination: str) -> None:
+    def __init__(self, store: Database, destination: str) -> None:
         self.store = store
         self.destination = destination
         self._db: Any = None
@@ -452,10 +452,11 @@ class Pump:
         names: Sequence[str] | None = None,
         *,
         transports: dict[str, Transport] | None = None,
-        store: ViewStore | None = None,
+        store: Database | None = None,
     ) -> None:
         self.ledger = ledger
-        self.store = store or ViewStore.for_ledger(ledger)
+        self._owns_store = store is None
+        self.store = store or Database.for_ledger(ledger)
         self.state = PumpState(self.store)
         self.pumps: dict[str, DestinationPump] = {}
         self.skipped: dict[str, str] = {}
@@ -527,6 +528,8 @@ class Pump:
         for lock in self.locks.values():
             lock.release()
         self.state.close()
+        if self._owns_store:
+            self.store.dispose()
 
 
 def age_seconds(iso_time: str | None) -> float | None:

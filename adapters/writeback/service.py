@@ -23,8 +23,8 @@ from adapters.writeback.pump import RETRY, SKIP
 from adapters.writeback.state import PumpState
 from domain.ledger import CommandOutcome
 from domain.values import Actor
+from projections.db import Database
 from projections.fold import WO, iso
-from projections.store import ViewStore
 
 OLDEST_SCAN_LIMIT = 20_000
 
@@ -75,10 +75,11 @@ class DestinationStatus:
 class WritebackService:
     """Status and supervisor decisions over the pump's state tables."""
 
-    def __init__(self, ledger: Any, config: IntegrationsConfig, store: ViewStore | None = None):
+    def __init__(self, ledger: Any, config: IntegrationsConfig, store: Database | None = None):
         self.ledger = ledger
         self.config = config
-        self.store = store or ViewStore.for_ledger(ledger)
+        self._owns_store = store is None
+        self.store = store or Database.for_ledger(ledger)
         self.state = PumpState(self.store)
         self.destinations: dict[str, tuple[Integration, AnyDestination]] = {
             d.name: (i, d) for i, d in configured_destinations(config)
@@ -86,6 +87,8 @@ class WritebackService:
 
     def close(self) -> None:
         self.state.close()
+        if self._owns_store:
+            self.store.dispose()
 
     def _dest(self, name: str) -> tuple[Integration, AnyDestination]:
         try:

@@ -14,25 +14,63 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from adapters.redact import redact_text
-from projections.store import Db, ViewStore
+from projections.db import Database, Db
 
 T_DEST = "fl_wb_destination"
 T_PARKED = "fl_wb_parked"
 T_HELD = "fl_wb_held"
 
-DDL = (
-    f"CREATE TABLE IF NOT EXISTS {T_DEST} (destination TEXT PRIMARY KEY, integration TEXT "
-    "NOT NULL, position BIGINT NOT NULL, delivered BIGINT NOT NULL DEFAULT 0, updated_at TEXT, "
-    "last_error TEXT, last_error_at TEXT, last_success_at TEXT)",
-    f"CREATE TABLE IF NOT EXISTS {T_PARKED} (destination TEXT NOT NULL, order_key TEXT NOT NULL, "
-    "integration TEXT NOT NULL, order_no TEXT NOT NULL, position BIGINT NOT NULL, "
-    "msg_key TEXT NOT NULL, message TEXT NOT NULL, reason TEXT NOT NULL, parked_at TEXT NOT NULL, "
-    "warned INTEGER NOT NULL DEFAULT 0, decision TEXT, decided_by TEXT, decided_at TEXT, "
-    "PRIMARY KEY (destination, order_key))",
-    f"CREATE TABLE IF NOT EXISTS {T_HELD} (destination TEXT NOT NULL, order_key TEXT NOT NULL, "
-    "position BIGINT NOT NULL, sequence BIGINT NOT NULL, message TEXT NOT NULL, "
-    "PRIMARY KEY (destination, order_key, sequence))",
+METADATA = sa.MetaData()
+DEST = sa.Table(
+    T_DEST,
+    METADATA,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("integration", sa.Text, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("delivered", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("updated_at", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", sa.Text),
+    sa.Column("last_success_at", sa.Text),
+)
+PARKED = sa.Table(
+    T_PARKED,
+    METADATA,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("order_key", sa.Text, primary_key=True),
+    sa.Column("integration", sa.Text, nullable=False),
+    sa.Column("order_no", sa.Text, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("msg_key", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("parked_at", sa.Text, nullable=False),
+    sa.Column("warned", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("decision", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", sa.Text),
+)
+HELD = sa.Table(
+    T_HELD,
+    METADATA,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("order_key", sa.Text, primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("message", sa.Text, nullable=False),
+)
+_DEST_COLUMNS = (
+    DEST.c.destination,
+    DEST.c.integration,
+    DEST.c.position,
+    DEST.c.delivered,
+    DEST.c.updated_at,
+    DEST.c.last_error,
+    DEST.c.last_error_at,
+    DEST.c.last_success_at,
 )
 
 
@@ -80,20 +118,15 @@ class Parked:
 class PumpState:
     """Reads and writes the pump's tables over one connection (reopened when lost)."""
 
-    def __init__(self, store: ViewStore) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
         self._db: Db | None = None
-        self._ready = False
 
     @property
     def db(self) -> Db:
         if self._db is None:
+            self.store.ensure(METADATA)
             self._db = self.store.connect()
-        if not self._ready:
-            with self._db.transaction():
-                for stmt in DDL:
-                    self._db.execute(stmt).close()
-            self._ready = True
         return self._db
 
     def reset(self) -> None:
@@ -101,7 +134,6 @@ class PumpState:
         if self._db is not None:
             self._db.close()
         self._db = None
-        self._ready = False
 
     close = reset
 
@@ -111,29 +143,35 @@ class PumpState:
         with db.transaction():
             yield db
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, stmt: sa.Executable) -> list[tuple[Any, ...]]:
         db = self.db
-        rows = db.query(sql, params)
-        db.end_read()
-        return rows
+        try:
+            return [tuple(r) for r in db.conn.execute(stmt).all()]
+        finally:
+            db.end_read()
+
+    def _write(self, stmt: sa.Executable) -> int:
+        with self.transaction() as db:
+            return int(db.conn.execute(stmt).rowcount)
 
     # ------------------------------------------------------------------ destinations
 
     def ensure(self, destination: str, integration: str, start: int = 0) -> None:
         """Register a destination at ``start`` (first use only)."""
         with self.transaction() as db:
-            db.execute(
-                f"INSERT INTO {T_DEST} (destination, integration, position, updated_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (destination) DO NOTHING",
-                (destination, integration, start, now()),
-            ).close()
+            db.conn.execute(
+                db.insert(DEST)
+                .values(
+                    destination=destination,
+                    integration=integration,
+                    position=start,
+                    updated_at=now(),
+                )
+                .on_conflict_do_nothing(index_elements=["destination"])
+            )
 
     def get(self, destination: str) -> DestinationState | None:
-        rows = self._read(
-            f"SELECT destination, integration, position, delivered, updated_at, last_error, "
-            f"last_error_at, last_success_at FROM {T_DEST} WHERE destination = ?",
-            (destination,),
-        )
+        rows = self._read(sa.select(*_DEST_COLUMNS).where(DEST.c.destination == destination))
         if not rows:
             return None
         r = rows[0]
@@ -146,86 +184,124 @@ class PumpState:
     def advance(self, db: Db, destination: str, at: int, to: int, delivered: int) -> None:
         """Move the position from ``at`` to ``to`` inside the caller's transaction."""
         stamp = now()
-        cur = db.execute(
-            f"UPDATE {T_DEST} SET position = ?, delivered = delivered + ?, updated_at = ?, "
-            "last_error = NULL, last_success_at = ? WHERE destination = ? AND position = ?",
-            (to, delivered, stamp, stamp, destination, at),
-        )
-        changed = cur.rowcount
-        cur.close()
+        changed = db.conn.execute(
+            DEST.update()
+            .where(DEST.c.destination == destination, DEST.c.position == at)
+            .values(
+                position=to,
+                delivered=DEST.c.delivered + delivered,
+                updated_at=stamp,
+                last_error=None,
+                last_success_at=stamp,
+            )
+        ).rowcount
         if changed != 1:
             raise LostRaceError(destination)
 
     def add_delivered(self, db: Db, destination: str, count: int) -> None:
         """Count messages delivered outside the position's advance (a parked order resumed)."""
-        db.execute(
-            f"UPDATE {T_DEST} SET delivered = delivered + ?, last_success_at = ? "
-            "WHERE destination = ?",
-            (count, now(), destination),
-        ).close()
+        db.conn.execute(
+            DEST.update()
+            .where(DEST.c.destination == destination)
+            .values(delivered=DEST.c.delivered + count, last_success_at=now())
+        )
 
     def set_position(self, destination: str, position: int) -> None:
         """Move the position (a replay re-sends everything after it)."""
-        with self.transaction() as db:
-            db.execute(
-                f"UPDATE {T_DEST} SET position = ?, updated_at = ? WHERE destination = ?",
-                (position, now(), destination),
-            ).close()
+        self._write(
+            DEST.update()
+            .where(DEST.c.destination == destination)
+            .values(position=position, updated_at=now())
+        )
 
     def record_error(self, destination: str, error: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                f"UPDATE {T_DEST} SET last_error = ?, last_error_at = ? WHERE destination = ?",
-                (redact_text(error)[:2000], now(), destination),
-            ).close()
+        self._write(
+            DEST.update()
+            .where(DEST.c.destination == destination)
+            .values(last_error=redact_text(error)[:2000], last_error_at=now())
+        )
 
     # ------------------------------------------------------------------ parked and held
 
     def park(self, db: Db, destination: str, msg: Any, message: str, reason: str) -> None:
-        db.execute(
-            f"INSERT INTO {T_PARKED} (destination, order_key, integration, order_no, position, "
-            "msg_key, message, reason, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (destination, order_key) DO UPDATE SET position = excluded.position, "
-            "msg_key = excluded.msg_key, message = excluded.message, reason = excluded.reason, "
-            "parked_at = excluded.parked_at, warned = 0, decision = NULL, decided_by = NULL, "
-            "decided_at = NULL",
-            (
-                destination,
-                msg.order_key,
-                msg.integration,
-                msg.order_no,
-                msg.position,
-                msg.key,
-                message,
-                redact_text(reason)[:2000],
-                now(),
-            ),
-        ).close()
+        stmt = db.insert(PARKED).values(
+            destination=destination,
+            order_key=msg.order_key,
+            integration=msg.integration,
+            order_no=msg.order_no,
+            position=msg.position,
+            msg_key=msg.key,
+            message=message,
+            reason=redact_text(reason)[:2000],
+            parked_at=now(),
+        )
+        db.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["destination", "order_key"],
+                set_={
+                    "position": stmt.excluded.position,
+                    "msg_key": stmt.excluded.msg_key,
+                    "message": stmt.excluded.message,
+                    "reason": stmt.excluded.reason,
+                    "parked_at": stmt.excluded.parked_at,
+                    "warned": 0,
+                    "decision": None,
+                    "decided_by": None,
+                    "decided_at": None,
+                },
+            )
+        )
 
     def hold(self, db: Db, destination: str, rows: Sequence[tuple[str, int, int, str]]) -> None:
         """Keep messages of parked orders (order_key, position, sequence, message)."""
-        db.executemany(
-            f"INSERT INTO {T_HELD} (destination, order_key, position, sequence, message) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (destination, order_key, sequence) DO NOTHING",
-            [(destination, *r) for r in rows],
+        if not rows:
+            return
+        db.conn.execute(
+            db.insert(HELD).on_conflict_do_nothing(
+                index_elements=["destination", "order_key", "sequence"]
+            ),
+            [
+                {
+                    "destination": destination,
+                    "order_key": key,
+                    "position": position,
+                    "sequence": sequence,
+                    "message": message,
+                }
+                for key, position, sequence, message in rows
+            ],
         )
 
     def parked_keys(self, destination: str) -> set[str]:
-        rows = self._read(f"SELECT order_key FROM {T_PARKED} WHERE destination = ?", (destination,))
+        rows = self._read(sa.select(PARKED.c.order_key).where(PARKED.c.destination == destination))
         return {str(r[0]) for r in rows}
 
     def parked(self, destination: str | None = None) -> list[Parked]:
-        sql = (
-            f"SELECT p.destination, p.order_key, p.integration, p.order_no, p.position, "
-            f"p.msg_key, p.message, p.reason, p.parked_at, p.warned, p.decision, p.decided_by, "
-            f"(SELECT COUNT(*) FROM {T_HELD} h WHERE h.destination = p.destination "
-            f"AND h.order_key = p.order_key) FROM {T_PARKED} p"
+        p, h = PARKED.alias("p"), HELD.alias("h")
+        held = (
+            sa.select(sa.func.count())
+            .select_from(h)
+            .where(h.c.destination == p.c.destination, h.c.order_key == p.c.order_key)
+            .scalar_subquery()
         )
-        params: tuple[Any, ...] = ()
+        stmt = sa.select(
+            p.c.destination,
+            p.c.order_key,
+            p.c.integration,
+            p.c.order_no,
+            p.c.position,
+            p.c.msg_key,
+            p.c.message,
+            p.c.reason,
+            p.c.parked_at,
+            p.c.warned,
+            p.c.decision,
+            p.c.decided_by,
+            held,
+        )
         if destination is not None:
-            sql += " WHERE p.destination = ?"
-            params = (destination,)
-        rows = self._read(sql + " ORDER BY p.parked_at", params)
+            stmt = stmt.where(p.c.destination == destination)
+        rows = self._read(stmt.order_by(p.c.parked_at))
         return [
             Parked(
                 str(r[0]),
@@ -253,55 +329,67 @@ class PumpState:
 
     def decide(self, destination: str, order_key: str, decision: str, actor: str) -> bool:
         """Record a supervisor's retry or skip for the pump to carry out."""
-        with self.transaction() as db:
-            cur = db.execute(
-                f"UPDATE {T_PARKED} SET decision = ?, decided_by = ?, decided_at = ? "
-                "WHERE destination = ? AND order_key = ?",
-                (decision, actor, now(), destination, order_key),
-            )
-            changed = cur.rowcount
-            cur.close()
+        changed = self._write(
+            PARKED.update()
+            .where(PARKED.c.destination == destination, PARKED.c.order_key == order_key)
+            .values(decision=decision, decided_by=actor, decided_at=now())
+        )
         return bool(changed)
 
     def mark_warned(self, destination: str, order_key: str, msg_key: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                f"UPDATE {T_PARKED} SET warned = 1 WHERE destination = ? AND order_key = ? "
-                "AND msg_key = ?",
-                (destination, order_key, msg_key),
-            ).close()
+        self._write(
+            PARKED.update()
+            .where(
+                PARKED.c.destination == destination,
+                PARKED.c.order_key == order_key,
+                PARKED.c.msg_key == msg_key,
+            )
+            .values(warned=1)
+        )
 
     def held(self, destination: str, order_key: str) -> list[tuple[int, int, str]]:
         """The held messages of an order, in order: (position, sequence, message)."""
         rows = self._read(
-            f"SELECT position, sequence, message FROM {T_HELD} WHERE destination = ? "
-            "AND order_key = ? ORDER BY sequence",
-            (destination, order_key),
+            sa.select(HELD.c.position, HELD.c.sequence, HELD.c.message)
+            .where(HELD.c.destination == destination, HELD.c.order_key == order_key)
+            .order_by(HELD.c.sequence)
         )
         return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
     def held_count(self, destination: str) -> int:
-        rows = self._read(f"SELECT COUNT(*) FROM {T_HELD} WHERE destination = ?", (destination,))
+        rows = self._read(
+            sa.select(sa.func.count()).select_from(HELD).where(HELD.c.destination == destination)
+        )
         return int(rows[0][0])
 
     def unpark(self, db: Db, destination: str, order_key: str, through: int | None) -> None:
         """Forget the parked message and the held ones up to sequence ``through``."""
-        db.execute(
-            f"DELETE FROM {T_PARKED} WHERE destination = ? AND order_key = ?",
-            (destination, order_key),
-        ).close()
+        db.conn.execute(
+            PARKED.delete().where(
+                PARKED.c.destination == destination, PARKED.c.order_key == order_key
+            )
+        )
         if through is not None:
-            db.execute(
-                f"DELETE FROM {T_HELD} WHERE destination = ? AND order_key = ? AND sequence <= ?",
-                (destination, order_key, through),
-            ).close()
+            db.conn.execute(
+                HELD.delete().where(
+                    HELD.c.destination == destination,
+                    HELD.c.order_key == order_key,
+                    HELD.c.sequence <= through,
+                )
+            )
 
     def destinations(self) -> list[DestinationState]:
-        rows = self._read(
-            f"SELECT destination, integration, position, delivered, updated_at, last_error, "
-            f"last_error_at, last_success_at FROM {T_DEST} ORDER BY destination"
-        )
+        rows = self._read(sa.select(*_DEST_COLUMNS).order_by(DEST.c.destination))
         return [DestinationState(str(r[0]), str(r[1]), int(r[2]), int(r[3]), *r[4:]) for r in rows]
 
 
-__all__ = ["DDL", "T_DEST", "DestinationState", "LostRaceError", "Parked", "PumpState"]
+__all__ = [
+    "METADATA",
+    "T_DEST",
+    "T_HELD",
+    "T_PARKED",
+    "DestinationState",
+    "LostRaceError",
+    "Parked",
+    "PumpState",
+]

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from adapters.tokens import T_TOKENS, TokenStore
@@ -61,15 +62,26 @@ def test_a_token_table_from_before_expiry_gains_the_column_and_its_tokens_keep_w
 
     store = TokenStore(backend.settings, cache_seconds=0)
     try:
-        store._execute(
-            f"CREATE TABLE {T_TOKENS} (name TEXT PRIMARY KEY, "
-            "token_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, work_centre TEXT, "
-            "created_at TEXT NOT NULL, revoked_at TEXT)"
-        )
-        store._execute(
-            f"INSERT INTO {T_TOKENS} (name, token_hash, role, created_at) VALUES (?, ?, ?, ?)",
-            ("old", hash_secret("flt_old-secret"), "auditor", "2026-01-01T00:00:00+00:00"),
-        )
+        with store.database.begin() as conn:
+            conn.execute(
+                sa.text(
+                    f"CREATE TABLE {T_TOKENS} (name TEXT PRIMARY KEY, "
+                    "token_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, work_centre TEXT, "
+                    "created_at TEXT NOT NULL, revoked_at TEXT)"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {T_TOKENS} (name, token_hash, role, created_at) "
+                    "VALUES (:n, :h, :r, :c)"
+                ),
+                {
+                    "n": "old",
+                    "h": hash_secret("flt_old-secret"),
+                    "r": "auditor",
+                    "c": "2026-01-01T00:00:00+00:00",
+                },
+            )
         store.setup()
         found = store.authenticate("flt_old-secret")
         assert found is not None and found.name == "old" and found.expires_at is None
