@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain import CommandOutcome, ErpOperation, ErpOrder
+from domain.commands import Command
+
+C = TypeVar("C", bound=Command)
 
 # Printable text: no control characters (the ledger refuses them, so the schema says so).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
@@ -49,10 +52,20 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CommandBody(StrictModel):
+    """A request body whose fields are a command's arguments (same names); the target (order,
+    operation, integration) comes from the path and query."""
+
+    def to_command(self, command: type[C], **target: Any) -> C:
+        """The command with this body's fields and the target's."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return command(**target, **fields)
+
+
 # ---------------------------------------------------------------------- floor actions
 
 
-class OperationEventCreate(StrictModel):
+class OperationEventCreate(CommandBody):
     """When it happened on the floor (default: now)."""
 
     at: Moment | None = Field(default=None, description="when it happened, with a time zone")
@@ -89,7 +102,7 @@ class ResultCreate(OperationEventCreate):
     batch: Annotated[str, text_field(120)] = ""
 
 
-class ReportCreate(StrictModel):
+class ReportCreate(CommandBody):
     """An operator's report of times and amounts for the ERP."""
 
     started_at: Moment
@@ -105,14 +118,14 @@ class ReportCreate(StrictModel):
     )
 
 
-class ConflictResolutionCreate(StrictModel):
+class ConflictResolutionCreate(CommandBody):
     """How a supervisor settles a conflict, with a note."""
 
     resolution: Literal["accept_erp", "keep_floor", "cancel"]
     note: Annotated[str, text_field(1000)] = ""
 
 
-class RowKeyedCreate(StrictModel):
+class RowKeyedCreate(CommandBody):
     """A report-script row was keyed into the ERP (no fields)."""
 
 
@@ -163,7 +176,7 @@ class ErpOrderCreate(StrictModel):
         )
 
 
-class ErpCancellationCreate(StrictModel):
+class ErpCancellationCreate(CommandBody):
     """The ERP cancelled the order."""
 
     reason: Annotated[str, text_field(400)] = ""

@@ -23,6 +23,8 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
+from domain.commands import ReportQuantity
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.settings import Settings, build_ledger, store_env
@@ -73,7 +75,7 @@ def ledger_commands(settings: Settings, n: int, orders: int = 50) -> float:
         ledger.release_orders((an_order(i) for i in range(orders)), ERP)
         start = time.perf_counter()
         for k in range(n):
-            ledger.report_quantity(f"B-{k % orders:06d}", "10", OPERATOR, good=1)
+            ledger.execute(ReportQuantity(f"B-{k % orders:06d}", "10", good=1), OPERATOR)
         return n / (time.perf_counter() - start)
     finally:
         ledger.close()

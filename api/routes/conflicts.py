@@ -21,6 +21,7 @@ from api.deps import (
 )
 from api.problems import problem_responses
 from api.schemas import CommandPublic, ConflictPublic, ConflictResolutionCreate, plain
+from domain.commands import ResolveConflict
 
 router = APIRouter(prefix="/conflicts", tags=["conflicts"])
 
@@ -66,14 +67,5 @@ def resolve_conflict(
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
     """A supervisor settles a conflict: accept the ERP change, keep the floor values, or cancel."""
-    return recorder.run(
-        lambda key: ledger.resolve_conflict(
-            order_no,
-            field,
-            body.resolution,
-            recorder.actor,
-            note=body.note,
-            integration=integration,
-            key=key,
-        )
-    )
+    target = {"order_no": order_no, "field_name": field, "integration": integration}
+    return recorder.execute(body.to_command(ResolveConflict, **target))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import LedgerDep, RecorderDep, Target
+from api.deps import RecorderDep, Target
 from api.problems import problem_responses
 from api.schemas import (
     CommandPublic,
@@ -13,6 +13,15 @@ from api.schemas import (
     QuantityReportCreate,
     ReportCreate,
     ResultCreate,
+)
+from domain.commands import (
+    CompleteOperation,
+    PauseOperation,
+    RecordResult,
+    ReportQuantity,
+    ResumeOperation,
+    StartOperation,
+    SubmitReport,
 )
 
 router = APIRouter(
@@ -24,136 +33,49 @@ router = APIRouter(
 
 @router.post("/start", response_model=CommandPublic)
 def start_operation(
-    body: OperationEventCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
+    body: OperationEventCreate, target: Target, recorder: RecorderDep
 ) -> CommandPublic:
     """An operator starts work on an operation."""
-    return recorder.run(
-        lambda key: ledger.start_operation(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+    return recorder.execute(target.command(body, StartOperation))
 
 
 @router.post("/pause", response_model=CommandPublic)
-def pause_operation(
-    body: PauseCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
+def pause_operation(body: PauseCreate, target: Target, recorder: RecorderDep) -> CommandPublic:
     """An operator pauses a running operation, giving the stop reason."""
-    return recorder.run(
-        lambda key: ledger.pause_operation(
-            target.order_no,
-            target.op_id,
-            body.reason_code,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+    return recorder.execute(target.command(body, PauseOperation))
 
 
 @router.post("/resume", response_model=CommandPublic)
 def resume_operation(
-    body: OperationEventCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
+    body: OperationEventCreate, target: Target, recorder: RecorderDep
 ) -> CommandPublic:
     """An operator resumes a paused operation."""
-    return recorder.run(
-        lambda key: ledger.resume_operation(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+    return recorder.execute(target.command(body, ResumeOperation))
 
 
 @router.post("/complete", response_model=CommandPublic)
 def complete_operation(
-    body: OperationEventCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
+    body: OperationEventCreate, target: Target, recorder: RecorderDep
 ) -> CommandPublic:
     """An operator completes an operation."""
-    return recorder.run(
-        lambda key: ledger.complete_operation(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+    return recorder.execute(target.command(body, CompleteOperation))
 
 
 @router.post("/quantities", response_model=CommandPublic)
 def report_quantity(
-    body: QuantityReportCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
+    body: QuantityReportCreate, target: Target, recorder: RecorderDep
 ) -> CommandPublic:
     """An operator reports good, scrap (with a reason) and rework quantities."""
-    return recorder.run(
-        lambda key: ledger.report_quantity(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            good=body.good,
-            scrap=body.scrap,
-            scrap_reason=body.scrap_reason,
-            rework=body.rework,
-            unit=body.unit,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+    return recorder.execute(target.command(body, ReportQuantity))
 
 
 @router.post("/results", response_model=CommandPublic)
-def record_result(
-    body: ResultCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
+def record_result(body: ResultCreate, target: Target, recorder: RecorderDep) -> CommandPublic:
     """An operator records a quality result, a serial or a batch number."""
-    return recorder.run(
-        lambda key: ledger.record_result(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            passed=body.passed,
-            characteristic=body.characteristic,
-            measured_value=body.measured_value,
-            unit=body.unit,
-            serial=body.serial,
-            batch=body.batch,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+    return recorder.execute(target.command(body, RecordResult))
 
 
 @router.post("/reports", response_model=CommandPublic)
-def submit_report(
-    body: ReportCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
+def submit_report(body: ReportCreate, target: Target, recorder: RecorderDep) -> CommandPublic:
     """An operator submits a report of times and amounts for the ERP (its id is `result`)."""
-    return recorder.run(
-        lambda key: ledger.submit_report(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            started_at=body.started_at,
-            ended_at=body.ended_at,
-            good=body.good,
-            scrap=dict(body.scrap),
-            rework=body.rework,
-            note=body.note,
-            report_id=body.report_id,
-            integration=target.integration,
-            key=key,
-        )
-    )
+    return recorder.execute(target.command(body, SubmitReport))

@@ -16,6 +16,7 @@ from api.deps import (
 from api.problems import PermissionDeniedError, problem_responses
 from api.schemas import CommandPublic, OperationEventCreate, OrderStatusPublic
 from domain import OrderNotFoundError
+from domain.commands import CompleteOrder
 
 router = APIRouter(
     prefix="/orders",
@@ -64,8 +65,5 @@ def complete_order(
             field="order_no",
             value=order_no,
         )
-    return recorder.run(
-        lambda key: ledger.complete_order(
-            order_no.strip(), recorder.actor, at=body.at, integration=integration, key=key
-        )
-    )
+    target = {"order_no": order_no.strip(), "integration": integration}
+    return recorder.execute(body.to_command(CompleteOrder, **target))

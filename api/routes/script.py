@@ -23,6 +23,7 @@ from api.deps import (
 )
 from api.problems import problem_responses
 from api.schemas import CommandPublic, Moment, RowKeyedCreate, ScriptRowPublic
+from domain.commands import MarkRowKeyed
 from projections import ScriptFilter
 from projections.export import to_csv, to_xlsx
 
@@ -122,8 +123,5 @@ def mark_row_keyed(
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
     """A supervisor marks a report-script row as keyed into the ERP (again: records nothing)."""
-    return recorder.run(
-        lambda key: ledger.mark_row_keyed(
-            order_no, row_id, recorder.actor, integration=integration, key=key
-        )
-    )
+    target = {"order_no": order_no, "row_id": row_id, "integration": integration}
+    return recorder.execute(body.to_command(MarkRowKeyed, **target))
