@@ -4,7 +4,7 @@
 
 Measures on SQLite and on PostgreSQL:
   * baseline: the library saving a bare one-event aggregate per transaction;
-  * floor commands per second through the Ledger (report_quantity on released orders);
+  * floor commands per second through Ledger.execute (ReportQuantity on released orders);
   * bulk release of ORDERS orders with 5 operations each, saved in batches (events/s).
 Prints the ratio floor commands / baseline (goal >= 0.7).
 """
@@ -23,12 +23,11 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from domain.commands import ReportQuantity
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.settings import Settings, build_ledger, store_env
 from domain import Actor, ErpOperation, ErpOrder
+from domain.commands import ReportQuantity
 
 ERP = Actor("bench", "integration", "erp:erp")
 OPERATOR = Actor("bench-op", "operator", "api")

@@ -14,7 +14,6 @@ from api.deps import (
     FilterText,
     FreshReader,
     IntegrationQuery,
-    LedgerDep,
     Limit,
     Offset,
     OrderNo,
@@ -22,9 +21,9 @@ from api.deps import (
     SupervisorCaller,
 )
 from api.problems import problem_responses
-from api.schemas import CommandPublic, Moment, RowKeyedCreate, ScriptRowPublic
+from api.schemas import CommandPublic, Moment, RowKeyedCreate
 from domain.commands import MarkRowKeyed
-from projections import ScriptFilter
+from projections import ScriptFilter, ScriptRow
 from projections.export import to_csv, to_xlsx
 
 router = APIRouter(prefix="/report-script", tags=["report script"])
@@ -65,12 +64,10 @@ def script_filter(
 Filters = Annotated[ScriptFilter, Depends(script_filter)]
 
 
-@router.get("", response_model=list[ScriptRowPublic], responses=problem_responses(401, 422, 503))
-def report_script(
-    caller: AnyCaller, reader: FreshReader, filters: Filters
-) -> list[ScriptRowPublic]:
+@router.get("", response_model=list[ScriptRow], responses=problem_responses(401, 422, 503))
+def report_script(caller: AnyCaller, reader: FreshReader, filters: Filters) -> list[ScriptRow]:
     """Report-script rows (reports and completed operations) in the order they were recorded."""
-    return [ScriptRowPublic.model_validate(r) for r in reader.report_script(filters)]
+    return reader.report_script(filters)
 
 
 @router.get(
@@ -118,7 +115,6 @@ def mark_row_keyed(
     row_id: RowId,
     body: RowKeyedCreate,
     caller: SupervisorCaller,
-    ledger: LedgerDep,
     recorder: RecorderDep,
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
