@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from api.deps import RecorderDep, Target
 from api.problems import problem_responses
 from api.schemas import (
+    CommandBody,
     CommandPublic,
     OperationEventCreate,
     PauseCreate,
@@ -16,6 +17,7 @@ from api.schemas import (
 )
 from domain.commands import (
     CompleteOperation,
+    OrderCommand,
     PauseOperation,
     RecordResult,
     ReportQuantity,
@@ -31,51 +33,39 @@ router = APIRouter(
 )
 
 
-@router.post("/start", response_model=CommandPublic)
-def start_operation(
-    body: OperationEventCreate, target: Target, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator starts work on an operation."""
-    return recorder.execute(target.command(body, StartOperation))
+FloorBody = type[CommandBody]
+
+# Each floor action: its path, request body, command and what it means to an operator.
+FLOOR_ACTIONS: list[tuple[str, FloorBody, type[OrderCommand], str]] = [
+    ("start", OperationEventCreate, StartOperation, "An operator starts work on an operation."),
+    ("pause", PauseCreate, PauseOperation,
+     "An operator pauses a running operation, giving the stop reason."),
+    ("resume", OperationEventCreate, ResumeOperation, "An operator resumes a paused operation."),
+    ("complete", OperationEventCreate, CompleteOperation, "An operator completes an operation."),
+    ("quantities", QuantityReportCreate, ReportQuantity,
+     "An operator reports good, scrap (with a reason) and rework quantities."),
+    ("results", ResultCreate, RecordResult,
+     "An operator records a quality result, a serial or a batch number."),
+    ("reports", ReportCreate, SubmitReport,
+     "An operator submits a report of times and amounts for the ERP (its id is `result`)."),
+]  # fmt: skip
 
 
-@router.post("/pause", response_model=CommandPublic)
-def pause_operation(body: PauseCreate, target: Target, recorder: RecorderDep) -> CommandPublic:
-    """An operator pauses a running operation, giving the stop reason."""
-    return recorder.execute(target.command(body, PauseOperation))
+def _floor_action(path: str, body_type: FloorBody, command: type[OrderCommand], doc: str) -> None:
+    """Register ``POST …/{path}``: the body becomes ``command`` on the target operation."""
+
+    def action(body: CommandBody, target: Target, recorder: RecorderDep) -> CommandPublic:
+        return recorder.execute(target.command(body, command))
+
+    action.__annotations__["body"] = body_type  # what FastAPI validates the request with
+    action.__name__ = action.__qualname__ = _snake(command.__name__)
+    action.__doc__ = doc
+    router.post(f"/{path}", response_model=CommandPublic)(action)
 
 
-@router.post("/resume", response_model=CommandPublic)
-def resume_operation(
-    body: OperationEventCreate, target: Target, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator resumes a paused operation."""
-    return recorder.execute(target.command(body, ResumeOperation))
+def _snake(name: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name).lstrip("_")
 
 
-@router.post("/complete", response_model=CommandPublic)
-def complete_operation(
-    body: OperationEventCreate, target: Target, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator completes an operation."""
-    return recorder.execute(target.command(body, CompleteOperation))
-
-
-@router.post("/quantities", response_model=CommandPublic)
-def report_quantity(
-    body: QuantityReportCreate, target: Target, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator reports good, scrap (with a reason) and rework quantities."""
-    return recorder.execute(target.command(body, ReportQuantity))
-
-
-@router.post("/results", response_model=CommandPublic)
-def record_result(body: ResultCreate, target: Target, recorder: RecorderDep) -> CommandPublic:
-    """An operator records a quality result, a serial or a batch number."""
-    return recorder.execute(target.command(body, RecordResult))
-
-
-@router.post("/reports", response_model=CommandPublic)
-def submit_report(body: ReportCreate, target: Target, recorder: RecorderDep) -> CommandPublic:
-    """An operator submits a report of times and amounts for the ERP (its id is `result`)."""
-    return recorder.execute(target.command(body, SubmitReport))
+for _action in FLOOR_ACTIONS:
+    _floor_action(*_action)
