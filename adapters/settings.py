@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain import Ledger
+from domain.ledger import Locator
 from projections.db import Database
 
 
@@ -88,10 +89,15 @@ def store_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def build_ledger(settings: Settings | None = None, **overrides: Any) -> Ledger:
-    """The Ledger on the configured store (tables are created when missing)."""
+def build_ledger(
+    settings: Settings | None = None, *, locate: Locator | None = None, **overrides: Any
+) -> Ledger:
+    """The Ledger on the configured store (tables are created when missing); ``locate`` finds
+    the integrations holding an order number named without one."""
     settings = settings or Settings(**overrides)
-    return Ledger(env=store_env(settings), default_integration=settings.default_integration)
+    return Ledger(
+        env=store_env(settings), default_integration=settings.default_integration, locate=locate
+    )
 
 
 def own_database(settings: Settings, *, connect_timeout: int = 5) -> Database:

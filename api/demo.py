@@ -7,6 +7,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from domain import Actor, ErpOperation, ErpOrder, Ledger
+from domain.commands import (
+    CompleteOperation,
+    PauseOperation,
+    ReceiveErpOrder,
+    RecordResult,
+    ReportQuantity,
+    ResolveConflict,
+    ResumeOperation,
+    StartOperation,
+    SubmitReport,
+)
 
 ERP = Actor("demo-erp", "integration", "erp:demo")
 OPERATOR = Actor("anna", "operator", "cli")
@@ -38,61 +49,75 @@ def run_demo(ledger: Ledger, order_no: str | None = None) -> str:
     order_no = order_no or f"DEMO-{now:%Y%m%d-%H%M%S}"
     integration = "demo"
     order = sample_order(order_no)
-    ledger.receive_erp_order(order, ERP, integration=integration)
+    ledger.execute(ReceiveErpOrder(order, integration=integration), ERP)
     t0 = now - timedelta(hours=3)
 
     def at(minutes: int) -> datetime:
         return t0 + timedelta(minutes=minutes)
 
-    ledger.start_operation(order_no, "10", OPERATOR, at=at(0), integration=integration)
-    ledger.pause_operation(order_no, "10", "MAT-WAIT", OPERATOR, at=at(20), integration=integration)
-    ledger.resume_operation(order_no, "10", OPERATOR, at=at(35), integration=integration)
-    ledger.report_quantity(
-        order_no,
-        "10",
-        OPERATOR,
-        good=48,
-        scrap=2,
-        scrap_reason="BURR",
-        at=at(70),
-        integration=integration,
+    ledger.execute(StartOperation(order_no, "10", at=at(0), integration=integration), OPERATOR)
+    ledger.execute(
+        PauseOperation(order_no, "10", "MAT-WAIT", at=at(20), integration=integration), OPERATOR
     )
-    ledger.record_result(
-        order_no,
-        "10",
+    ledger.execute(ResumeOperation(order_no, "10", at=at(35), integration=integration), OPERATOR)
+    ledger.execute(
+        ReportQuantity(
+            order_no,
+            "10",
+            good=48,
+            scrap=2,
+            scrap_reason="BURR",
+            at=at(70),
+            integration=integration,
+        ),
         OPERATOR,
-        passed=True,
-        characteristic="hole distance",
-        measured_value="42.05",
-        unit="mm",
-        serial="SN-0001",
-        at=at(71),
-        integration=integration,
     )
-    ledger.complete_operation(order_no, "10", OPERATOR, at=at(72), integration=integration)
-    ledger.start_operation(order_no, "20", OPERATOR, at=at(80), integration=integration)
-    ledger.report_quantity(order_no, "20", OPERATOR, good=48, at=at(120), integration=integration)
-    ledger.complete_operation(order_no, "20", OPERATOR, at=at(121), integration=integration)
-    ledger.submit_report(
-        order_no,
-        "20",
+    ledger.execute(
+        RecordResult(
+            order_no,
+            "10",
+            passed=True,
+            characteristic="hole distance",
+            measured_value="42.05",
+            unit="mm",
+            serial="SN-0001",
+            at=at(71),
+            integration=integration,
+        ),
         OPERATOR,
-        started_at=at(80),
-        ended_at=at(121),
-        good=48,
-        note="bent",
-        integration=integration,
     )
-    ledger.start_operation(order_no, "30", OPERATOR, at=at(125), integration=integration)
+    ledger.execute(CompleteOperation(order_no, "10", at=at(72), integration=integration), OPERATOR)
+    ledger.execute(StartOperation(order_no, "20", at=at(80), integration=integration), OPERATOR)
+    ledger.execute(
+        ReportQuantity(order_no, "20", good=48, at=at(120), integration=integration), OPERATOR
+    )
+    ledger.execute(CompleteOperation(order_no, "20", at=at(121), integration=integration), OPERATOR)
+    ledger.execute(
+        SubmitReport(
+            order_no,
+            "20",
+            started_at=at(80),
+            ended_at=at(121),
+            good=48,
+            note="bent",
+            integration=integration,
+        ),
+        OPERATOR,
+    )
+    ledger.execute(StartOperation(order_no, "30", at=at(125), integration=integration), OPERATOR)
     # The planner raises the quantity in the ERP while the order is already running:
     # the floor keeps its value and a supervisor decides.
-    ledger.receive_erp_order(replace(order, quantity=Decimal(60)), ERP, integration=integration)
-    ledger.resolve_conflict(
-        order_no,
-        "quantity",
-        "keep_floor",
+    ledger.execute(
+        ReceiveErpOrder(replace(order, quantity=Decimal(60)), integration=integration), ERP
+    )
+    ledger.execute(
+        ResolveConflict(
+            order_no,
+            "quantity",
+            "keep_floor",
+            note="material for 50 only; planner informed",
+            integration=integration,
+        ),
         SUPERVISOR,
-        note="material for 50 only; planner informed",
-        integration=integration,
     )
     return order_no

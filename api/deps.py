@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import AuthenticationError, OperationNotFoundError, PermissionDeniedError
 from api.runtime import Runtime, Services, ViewsBehindError
-from api.schemas import PRINTABLE, CommandPublic
+from api.schemas import PRINTABLE, C, CommandBody, CommandPublic
 from domain import (
     Actor,
     CommandOutcome,
@@ -24,6 +23,7 @@ from domain import (
     Ledger,
     WorkOrder,
 )
+from domain.commands import Command
 from projections import ViewReader
 
 NON_BLANK = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
@@ -165,22 +165,11 @@ IntegrationCaller = Annotated[Principal, Depends(allow(*INTEGRATION_ROLES))]
 # ---------------------------------------------------------------------- work-centre scope
 
 
-def _work_centre_of(order: WorkOrder, op_id: str) -> str | None:
-    """The routing work centre of an operation; "" when worked but not in the routing,
-    None when the order has no such operation."""
-    for op in order.floor["routing"]:
-        if str(op.get("op_id")) == op_id:
-            return str(op.get("work_centre", ""))
-    if op_id in order.operations:
-        return ""
-    return None
-
-
 def _check_target(
-    order: WorkOrder, op_id: str, principal: Principal, off_routing: bool = False
+    ledger: Ledger, order: WorkOrder, op_id: str, principal: Principal, off_routing: bool = False
 ) -> str | None:
     """None when allowed, else why not (for a second look at a fresh copy of the order)."""
-    wc = _work_centre_of(order, op_id)
+    wc = ledger.work_centres_of(order, op_id)
     if wc is None:
         if off_routing and principal.work_centre is None:
             return None  # recorded with an integration warning (warn, don't block)
@@ -199,11 +188,11 @@ def _check_fresh(
     off_routing: bool = False,
 ) -> None:
     order = ledger.get_order(order_no, integration)  # OrderNotFoundError -> 404
-    problem = _check_target(order, op_id, principal, off_routing)
+    problem = _check_target(ledger, order, op_id, principal, off_routing)
     if problem == "unknown":
         raise OperationNotFoundError(order.order_no, op_id)
     if problem == "scope":
-        wc = _work_centre_of(order, op_id) or "(none)"
+        wc = ledger.work_centres_of(order, op_id) or "(none)"
         raise PermissionDeniedError(
             f"token {principal.name!r} is scoped to work centre {principal.work_centre!r}; "
             f"operation {op_id!r} of order {order.order_no!r} is at {wc!r}",
@@ -220,6 +209,12 @@ class OperationTarget:
     op_id: str
     integration: str | None
     principal: Principal
+
+    def command(self, body: CommandBody, command: type[C]) -> C:
+        """The command ``body`` asks for on this operation."""
+        return body.to_command(
+            command, order_no=self.order_no, op_id=self.op_id, integration=self.integration
+        )
 
 
 async def operation_target(
@@ -242,16 +237,12 @@ async def operation_target(
     An operation outside the routing is refused as unknown unless ``off_routing`` is set.
     """
     stripped = op_id.strip()
-    cache = ledger.repository.cache
-    if cache is not None and order_no.strip():
-        cached: object = None
-        with suppress(KeyError):
-            cached = cache.get(ledger.order_id(order_no.strip(), integration))
-        if (
-            isinstance(cached, WorkOrder)
-            and _check_target(cached, stripped, principal, off_routing) is None
-        ):
-            return OperationTarget(order_no, op_id, integration, principal)
+    cached = ledger.cached_order(order_no, integration)
+    if (
+        cached is not None
+        and _check_target(ledger, cached, stripped, principal, off_routing) is None
+    ):
+        return OperationTarget(order_no, op_id, integration, principal)
     await run_in_threadpool(
         _check_fresh, ledger, principal, order_no, stripped, integration, off_routing
     )
@@ -280,6 +271,12 @@ class Recorder:
     @property
     def actor(self) -> Actor:
         return self.principal.actor
+
+    def execute(self, command: Command, actor: Actor | None = None) -> CommandPublic:
+        """Hand ``command`` to the ledger for the caller (or ``actor``), under the caller's key."""
+        ledger = self.services.ledger
+        who = actor or self.actor
+        return self.run(lambda key: ledger.execute(command, who, key))
 
     def run(self, command: Callable[[str | None], CommandOutcome]) -> CommandPublic:
         """Run ``command(key)``; a refusal under a key is looked at once more, because a

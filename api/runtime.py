@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,7 +173,10 @@ class Runtime:
         if self.settings.is_postgres:
             # fail within seconds when the server is gone (the library retries each call)
             env["POSTGRES_CONNECT_TIMEOUT"] = str(STORE_TIMEOUT_SECONDS)
-        ledger = Ledger(env=env, default_integration=self.settings.default_integration)
+        locate = _ViewLocator()  # an order named without integration
+        ledger = Ledger(
+            env=env, default_integration=self.settings.default_integration, locate=locate
+        )
         try:
             self.tokens.setup()
             runner = ViewRunner(ledger)
@@ -183,7 +185,7 @@ class Runtime:
         except BaseException:
             ledger.close()
             raise
-        ledger.locate = _locator(ledger, runner, reader)  # an order named without integration
+        locate.views = (runner, reader)
         services = Services(ledger, runner, reader)
         if self.settings.follow_views:
             services.follow()
@@ -203,12 +205,16 @@ class Runtime:
         self.tokens.close()
 
 
-def _locator(ledger: Ledger, runner: ViewRunner, reader: ViewReader) -> Callable[[str], list[str]]:
+class _ViewLocator:
     """Which integrations hold an order number: the views, first brought up to the ledger's
     head (briefly), so an order released a moment ago is found too."""
 
-    def locate(order_no: str) -> list[str]:
+    def __init__(self) -> None:
+        self.views: tuple[ViewRunner, ViewReader] | None = None  # once the views are open
+
+    def __call__(self, ledger: Ledger, order_no: str) -> list[str]:
+        if self.views is None:
+            return []
+        runner, reader = self.views
         runner.wait_until(ledger.position(), timeout=1.0)
         return reader.integrations_of(order_no)
-
-    return locate

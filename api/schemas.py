@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain import CommandOutcome, ErpOperation, ErpOrder
+from domain.commands import Command
+from domain.ledger import HistoryEntry
+
+C = TypeVar("C", bound=Command)
 
 # Printable text: no control characters (the ledger refuses them, so the schema says so).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
@@ -49,10 +53,20 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CommandBody(StrictModel):
+    """A request body whose fields are a command's arguments (same names); the target (order,
+    operation, integration) comes from the path and query."""
+
+    def to_command(self, command: type[C], **target: Any) -> C:
+        """The command with this body's fields and the target's."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return command(**target, **fields)
+
+
 # ---------------------------------------------------------------------- floor actions
 
 
-class OperationEventCreate(StrictModel):
+class OperationEventCreate(CommandBody):
     """When it happened on the floor (default: now)."""
 
     at: Moment | None = Field(default=None, description="when it happened, with a time zone")
@@ -89,7 +103,7 @@ class ResultCreate(OperationEventCreate):
     batch: Annotated[str, text_field(120)] = ""
 
 
-class ReportCreate(StrictModel):
+class ReportCreate(CommandBody):
     """An operator's report of times and amounts for the ERP."""
 
     started_at: Moment
@@ -105,14 +119,14 @@ class ReportCreate(StrictModel):
     )
 
 
-class ConflictResolutionCreate(StrictModel):
+class ConflictResolutionCreate(CommandBody):
     """How a supervisor settles a conflict, with a note."""
 
     resolution: Literal["accept_erp", "keep_floor", "cancel"]
     note: Annotated[str, text_field(1000)] = ""
 
 
-class RowKeyedCreate(StrictModel):
+class RowKeyedCreate(CommandBody):
     """A report-script row was keyed into the ERP (no fields)."""
 
 
@@ -163,7 +177,7 @@ class ErpOrderCreate(StrictModel):
         )
 
 
-class ErpCancellationCreate(StrictModel):
+class ErpCancellationCreate(CommandBody):
     """The ERP cancelled the order."""
 
     reason: Annotated[str, text_field(400)] = ""
@@ -201,172 +215,12 @@ class CommandPublic(BaseModel):
 # ---------------------------------------------------------------------- views
 
 
-class ViewModel(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class ActiveOrderPublic(ViewModel):
-    work_centre: str
-    integration: str | None
-    order_no: str | None
-    part_no: str | None
-    since: str | None
-    actor_id: str | None
-
-
-class PlanEntryPublic(ViewModel):
-    integration: str
-    order_no: str
-    part_no: str
-    description: str
-    quantity: Decimal
-    unit: str
-    due_date: str | None
-    priority: int
-    order_state: str
-    op_id: str
-    op_name: str
-    op_state: str
-    seq: int
-    setup_time: Decimal
-    run_time_per_unit: Decimal
-    good: Decimal
-
-
-class PlanPublic(ViewModel):
-    """A work centre's open operations in working order, and the order active there."""
-
-    work_centre: str
-    active: ActiveOrderPublic | None
-    entries: list[PlanEntryPublic]
-
-
-class OperationStatusPublic(ViewModel):
-    op_id: str
-    name: str
-    work_centre: str
-    in_routing: bool
-    state: str
-    started_at: str | None
-    completed_at: str | None
-    running_since: str | None
-    run_seconds: float
-    standard_minutes: Decimal
-    good: Decimal
-    scrap: dict[str, Decimal]
-    rework: Decimal
-    results: int
-    failed_results: int
-    last_activity: str | None
-
-
-class OrderStatusPublic(ViewModel):
-    """An order's state, operations, totals and open conflicts and warnings."""
-
-    integration: str
-    order_no: str
-    part_no: str
-    description: str
-    state: str
-    quantity: Decimal
-    unit: str
-    due_date: str | None
-    priority: int
-    good: Decimal
-    scrap_total: Decimal
-    scrap: dict[str, Decimal]
-    rework: Decimal
-    run_seconds: float
-    standard_minutes: Decimal
-    last_activity: str | None
-    open_conflicts: int
-    open_warnings: int
-    warnings: int
-    reports: int
-    version: int
-    operations: list[OperationStatusPublic]
-
-
-class ScriptRowPublic(ViewModel):
-    """A line of the report script to key into the ERP."""
-
-    row_id: str
-    kind: str
-    integration: str
-    order_no: str
-    op_id: str
-    work_centre: str
-    started_at: str | None
-    ended_at: str | None
-    duration_s: float
-    good: Decimal
-    scrap: dict[str, Decimal]
-    rework: Decimal
-    operator: str
-    note: str
-    recorded_at: str
-    keyed: bool
-    keyed_at: str | None
-    keyed_by: str | None
-    position: int
-
-
-class ConflictPublic(ViewModel):
-    """A conflict between an ERP change and the floor's values on one field of an order."""
-
-    conflict_id: str
-    integration: str
-    order_no: str
-    field: str
-    erp_value: Any
-    floor_value: Any
-    status: str
-    raised_at: str
-    raised_by: str
-    updated_at: str
-    resolution: str | None
-    note: str | None
-    resolved_by: str | None
-    resolved_role: str | None
-    resolved_at: str | None
-    position: int
-
-
-class WarningPublic(ViewModel):
-    """An integration or floor warning (warn, don't block)."""
-
-    warning_id: str
-    subject: str
-    integration: str | None
-    order_no: str | None
-    workstation: str | None
-    code: str
-    message: str
-    reference: str
-    raised_at: str
-    actor_id: str
-    source: str
-    relevant: bool
-    cleared_reason: str | None
-    cleared_at: str | None
-    position: int
+# The views' own dataclasses are the response bodies of the read routes (FastAPI serialises
+# dataclasses as it does models): OrderStatus, WorkCentrePlan, ScriptRow, ConflictRow,
+# WarningRow and the ledger's HistoryEntry.
 
 
 # ---------------------------------------------------------------------- audit
-
-
-class HistoryEntryPublic(BaseModel):
-    """One event of an order's audit trail: who, when, from where, what changed."""
-
-    version: int
-    recorded_at: datetime
-    occurred_at: datetime | None
-    actor_id: str
-    actor_role: str
-    source: str
-    event: str
-    summary: str
-    details: dict[str, Any]
 
 
 class HistoryPagePublic(BaseModel):
@@ -374,7 +228,7 @@ class HistoryPagePublic(BaseModel):
 
     order_no: str
     integration: str
-    entries: list[HistoryEntryPublic]
+    entries: list[HistoryEntry]
     next_after_version: int | None
 
 

@@ -4,7 +4,7 @@
 
 Measures on SQLite and on PostgreSQL:
   * baseline: the library saving a bare one-event aggregate per transaction;
-  * floor commands per second through the Ledger (report_quantity on released orders);
+  * floor commands per second through Ledger.execute (ReportQuantity on released orders);
   * bulk release of ORDERS orders with 5 operations each, saved in batches (events/s).
 Prints the ratio floor commands / baseline (goal >= 0.7).
 """
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.settings import Settings, build_ledger, store_env
 from domain import Actor, ErpOperation, ErpOrder
+from domain.commands import ReportQuantity
 
 ERP = Actor("bench", "integration", "erp:erp")
 OPERATOR = Actor("bench-op", "operator", "api")
@@ -73,7 +74,7 @@ def ledger_commands(settings: Settings, n: int, orders: int = 50) -> float:
         ledger.release_orders((an_order(i) for i in range(orders)), ERP)
         start = time.perf_counter()
         for k in range(n):
-            ledger.report_quantity(f"B-{k % orders:06d}", "10", OPERATOR, good=1)
+            ledger.execute(ReportQuantity(f"B-{k % orders:06d}", "10", good=1), OPERATOR)
         return n / (time.perf_counter() - start)
     finally:
         ledger.close()

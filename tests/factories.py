@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder
+from domain.ledger import Locator
 
 ERP = Actor("sync:erp", "integration", "erp:erp")
 OPERATOR = Actor("olga", "operator", "api")
@@ -38,9 +39,9 @@ def a_released_order(order_no: str = "WO-1", **overrides: Any) -> WorkOrder:
     return WorkOrder.release("erp", an_erp_order(order_no, **overrides), ERP)
 
 
-def a_memory_ledger() -> Ledger:
+def a_memory_ledger(locate: Locator | None = None) -> Ledger:
     """A Ledger on the in-memory store (no I/O)."""
-    return Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    return Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, locate=locate)
 
 
 def minutes_ago(m: float) -> datetime:

@@ -17,6 +17,7 @@ from adapters.config import Integration, RestInbound, SqlInbound
 from adapters.inbound.parsers import Parsed
 from adapters.inbound.sync import SourceUnavailable, SyncSummary, erp_actor
 from adapters.mapping import RowError, lookup
+from domain.commands import ErpAnswered, RaiseWorkstationWarning, SetActiveOrder
 from domain.errors import DomainError
 from domain.ledger import Ledger
 
@@ -123,8 +124,8 @@ class Sniffer:
                 )
                 for point in self.known_points():
                     try:
-                        ledger.raise_workstation_warning(
-                            point, W_ERP_UNREACHABLE, message, self.actor
+                        ledger.execute_at_workstation(
+                            RaiseWorkstationWarning(point, W_ERP_UNREACHABLE, message), self.actor
                         )
                     except DomainError as err:
                         summary.errors.append(f"measuring point {point}: {err}")
@@ -138,7 +139,7 @@ class Sniffer:
             # Close the points' open outage warnings (nothing is recorded when none is open;
             # also right after a restart of this worker).
             try:
-                ledger.erp_answered(point, self.actor)
+                ledger.execute_at_workstation(ErpAnswered(point), self.actor)
             except DomainError as err:
                 summary.errors.append(f"measuring point {point}: {err}")
         points, errors = running_orders(self.integration, items)
@@ -148,8 +149,11 @@ class Sniffer:
             points[point] = Running(None, None)
         for point, running in sorted(points.items()):
             try:
-                position = ledger.set_active_order(
-                    point, running.order_no, self.actor, part_no=running.part_no, integration=name
+                position = ledger.execute_at_workstation(
+                    SetActiveOrder(
+                        point, running.order_no, part_no=running.part_no, integration=name
+                    ),
+                    self.actor,
                 )
             except DomainError as exc:
                 summary.errors.append(f"measuring point {point}: {exc}")

@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError
 from adapters.config import Integration
 from adapters.mapping import MappedOrder, MappingResult, RowError
 from adapters.redact import redact_text
+from domain.commands import CancelInErp, RaiseWarning, ReceiveErpOrder
 from domain.errors import DomainError, OrderNotFoundError
 from domain.ledger import CommandOutcome, Ledger
 from domain.values import Actor
@@ -135,13 +136,9 @@ class _Run:
     def warn(self, order_no: str, code: str, message: str, value: str) -> None:
         """Raise a warning on the order once: the idempotency key makes repeats a replay."""
         try:
-            outcome = self.ledger.raise_warning(
-                order_no,
-                code,
-                message,
+            outcome = self.ledger.execute(
+                RaiseWarning(order_no, code, message, reference=value[:200], integration=self.name),
                 self.actor,
-                reference=value[:200],
-                integration=self.name,
                 key=warning_key(self.name, order_no, code, value),
             )
         except DomainError as exc:
@@ -153,7 +150,9 @@ class _Run:
     def receive(self, mapped: MappedOrder) -> None:
         order_no = mapped.order_no
         try:
-            outcome = self.ledger.receive_erp_order(mapped.order, self.actor, integration=self.name)
+            outcome = self.ledger.execute(
+                ReceiveErpOrder(mapped.order, integration=self.name), self.actor
+            )
         except DomainError as exc:
             self.summary.errors.append(f"order {order_no}: {exc}")
             return
@@ -181,8 +180,8 @@ class _Run:
 
     def cancel(self, order_no: str, reason: str) -> None:
         try:
-            outcome = self.ledger.cancel_in_erp(
-                order_no, self.actor, reason=reason, integration=self.name
+            outcome = self.ledger.execute(
+                CancelInErp(order_no, reason=reason, integration=self.name), self.actor
             )
         except OrderNotFoundError:
             return  # never reached the floor: nothing to cancel

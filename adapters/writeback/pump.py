@@ -42,6 +42,7 @@ from adapters.writeback.messages import (
     MessageBuilder,
 )
 from adapters.writeback.state import LostRaceError, Parked, PumpState
+from domain.commands import RaiseWarning
 from domain.values import Actor
 from projections.db import Database, connection_errors
 from projections.fold import WO, Snapshot, event_name
@@ -370,13 +371,15 @@ class DestinationPump:
         for p in self.state.parked(self.name):
             if p.warned:
                 continue
-            self.ledger.raise_warning(
-                p.order_no,
-                W_PARKED,
-                one_line(f"writeback to {self.name} refused: {p.reason}", 1000),
+            self.ledger.execute(
+                RaiseWarning(
+                    p.order_no,
+                    W_PARKED,
+                    one_line(f"writeback to {self.name} refused: {p.reason}", 1000),
+                    reference=p.msg_key[:200],
+                    integration=p.integration,
+                ),
                 self.actor,
-                reference=p.msg_key[:200],
-                integration=p.integration,
                 key=f"wb-parked:{p.msg_key}:{p.parked_at}"[:200],
             )
             self.state.mark_warned(self.name, p.order_key, p.msg_key)

@@ -7,7 +7,7 @@ decision is recorded in the ledger as a warning on the order (who, when, what).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from adapters.config import Integration, IntegrationsConfig
@@ -21,6 +21,7 @@ from adapters.writeback.messages import (
 )
 from adapters.writeback.pump import RETRY, SKIP
 from adapters.writeback.state import PumpState
+from domain.commands import DecideWriteback, TriggerReport
 from domain.ledger import CommandOutcome
 from domain.values import Actor
 from projections.db import Database
@@ -210,32 +211,27 @@ class WritebackService:
         self, name: str, order_no: str, decision: str, actor: Actor, key: str | None = None
     ) -> CommandOutcome:
         integ, _ = self._dest(name)
-        request = {"destination": name, "decision": decision}
+        how = "retry" if decision == RETRY else "skip"
+        asked = DecideWriteback(order_no, name, how, integration=integ.name)
         if key is not None:
             # A repeated request gets the first answer, even though the order is no longer
             # parked; the same key for another request is refused.
-            done = self.ledger.replay(
-                key, "decide_writeback", order_no, request, integration=integ.name
-            )
+            done: CommandOutcome | None = self.ledger.replay(asked, key)
             if done is not None:
-                return done  # type: ignore[no-any-return]
+                return done
         parked = self.state.find_parked(name, order_no)
         if parked is None:
             raise WritebackError(f"order {order_no!r} is not parked at destination {name!r}")
-        outcome = self.ledger.decide_writeback(
-            order_no,
-            name,
-            "retry" if decision == RETRY else "skip",
-            actor,
+        command = replace(
+            asked,
+            integration=parked.integration or integ.name,
             message_key=parked.msg_key[:200],
             reason=one_line(parked.reason, 600),
-            integration=parked.integration or integ.name,
-            key=key,
         )
-        if outcome.replayed:
-            return outcome  # type: ignore[no-any-return]
-        self.state.decide(name, parked.order_key, decision, actor.id)
-        return outcome  # type: ignore[no-any-return]
+        outcome: CommandOutcome = self.ledger.execute(command, actor, key)
+        if not outcome.replayed:
+            self.state.decide(name, parked.order_key, decision, actor.id)
+        return outcome
 
     def retry(
         self, name: str, order_no: str, actor: Actor, key: str | None = None
@@ -268,9 +264,9 @@ class WritebackService:
                 f"integration {integ.name!r} is in mode {integ.mode}: reports are sent by "
                 "trigger only in mode E"
             )
-        return self.ledger.trigger_report(  # type: ignore[no-any-return]
-            order_no, report_id, actor, integration=integ.name, key=key
-        )
+        command = TriggerReport(order_no, report_id, integration=integ.name)
+        outcome: CommandOutcome = self.ledger.execute(command, actor, key)
+        return outcome
 
 
 __all__ = ["DestinationStatus", "ParkedOrder", "WritebackError", "WritebackService"]

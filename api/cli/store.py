@@ -19,11 +19,10 @@ def open_ledger() -> Iterator[Ledger]:
     """The Ledger on the configured store; domain errors become a clear message and exit 1."""
     settings = load_settings()
     try:
-        ledger = build_ledger(settings)
+        ledger = build_ledger(settings, locate=integrations_of)
     except Exception as exc:
         err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
         raise typer.Exit(3) from None
-    ledger.locate = lambda order_no: integrations_of(ledger, order_no)
     try:
         yield ledger
     except DomainError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +11,6 @@ from api.deps import AuditorCaller, IntegrationQuery, LedgerDep, OrderNo
 from api.problems import problem_responses
 from api.schemas import (
     AuditFindingPublic,
-    HistoryEntryPublic,
     HistoryPagePublic,
     VerificationPublic,
     plain,
@@ -43,20 +43,7 @@ def order_history(
     return HistoryPagePublic(
         order_no=order_no.strip(),
         integration=integration or ledger.default_integration,
-        entries=[
-            HistoryEntryPublic(
-                version=e.version,
-                recorded_at=e.recorded_at,
-                occurred_at=e.occurred_at,
-                actor_id=e.actor_id,
-                actor_role=e.actor_role,
-                source=e.source,
-                event=e.event,
-                summary=e.summary,
-                details=plain(e.details),
-            )
-            for e in entries
-        ],
+        entries=[replace(e, details=plain(e.details)) for e in entries],
         next_after_version=entries[-1].version if len(entries) == limit else None,
     )
 

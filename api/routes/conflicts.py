@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -12,7 +13,6 @@ from api.deps import (
     FilterText,
     FreshReader,
     IntegrationQuery,
-    LedgerDep,
     Limit,
     Offset,
     OrderNo,
@@ -20,7 +20,9 @@ from api.deps import (
     SupervisorCaller,
 )
 from api.problems import problem_responses
-from api.schemas import CommandPublic, ConflictPublic, ConflictResolutionCreate, plain
+from api.schemas import CommandPublic, ConflictResolutionCreate, plain
+from domain.commands import ResolveConflict
+from projections import ConflictRow
 
 router = APIRouter(prefix="/conflicts", tags=["conflicts"])
 
@@ -29,7 +31,7 @@ FieldName = Annotated[
 ]
 
 
-@router.get("", response_model=list[ConflictPublic], responses=problem_responses(401, 422, 503))
+@router.get("", response_model=list[ConflictRow], responses=problem_responses(401, 422, 503))
 def list_conflicts(
     caller: AnyCaller,
     reader: FreshReader,
@@ -38,16 +40,13 @@ def list_conflicts(
     integration: IntegrationQuery = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> list[ConflictPublic]:
+) -> list[ConflictRow]:
     """Conflicts (open, resolved or withdrawn), the ERP's and the floor's values side by side."""
     rows = reader.conflicts(
         open_only, integration=integration, order_no=order_no, limit=limit, offset=offset
     )
     return [
-        ConflictPublic.model_validate(r).model_copy(
-            update={"erp_value": plain(r.erp_value), "floor_value": plain(r.floor_value)}
-        )
-        for r in rows
+        replace(r, erp_value=plain(r.erp_value), floor_value=plain(r.floor_value)) for r in rows
     ]
 
 
@@ -61,19 +60,9 @@ def resolve_conflict(
     field: FieldName,
     body: ConflictResolutionCreate,
     caller: SupervisorCaller,
-    ledger: LedgerDep,
     recorder: RecorderDep,
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
     """A supervisor settles a conflict: accept the ERP change, keep the floor values, or cancel."""
-    return recorder.run(
-        lambda key: ledger.resolve_conflict(
-            order_no,
-            field,
-            body.resolution,
-            recorder.actor,
-            note=body.note,
-            integration=integration,
-            key=key,
-        )
-    )
+    target = {"order_no": order_no, "field_name": field, "integration": integration}
+    return recorder.execute(body.to_command(ResolveConflict, **target))

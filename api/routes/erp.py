@@ -8,6 +8,7 @@ from api.deps import IntegrationCaller, IntegrationQuery, LedgerDep, OrderNo, Re
 from api.problems import problem_responses
 from api.schemas import CommandPublic, ErpCancellationCreate, ErpOrderCreate
 from domain import Actor, Ledger
+from domain.commands import CancelInErp, ReceiveErpOrder
 
 router = APIRouter(
     prefix="/erp/orders",
@@ -32,11 +33,8 @@ def push_erp_order(
 ) -> CommandPublic:
     """The ERP states a released order: it is released, a change is applied, or conflicts are
     raised where the floor already started (warn, don't block)."""
-    order = body.to_domain()
-    actor = _from_erp(recorder, ledger, integration)
-    return recorder.run(
-        lambda key: ledger.receive_erp_order(order, actor, integration=integration, key=key)
-    )
+    command = ReceiveErpOrder(body.to_domain(), integration=integration)
+    return recorder.execute(command, _from_erp(recorder, ledger, integration))
 
 
 @router.post("/{order_no}/cancellation", response_model=CommandPublic)
@@ -49,9 +47,5 @@ def push_erp_cancellation(
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
     """The ERP cancelled the order: it is cancelled, or a conflict is raised if work started."""
-    actor = _from_erp(recorder, ledger, integration)
-    return recorder.run(
-        lambda key: ledger.cancel_in_erp(
-            order_no, actor, reason=body.reason, integration=integration, key=key
-        )
-    )
+    command = body.to_command(CancelInErp, order_no=order_no, integration=integration)
+    return recorder.execute(command, _from_erp(recorder, ledger, integration))

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import LedgerDep, RecorderDep, Target
+from api.deps import RecorderDep, Target
 from api.problems import problem_responses
 from api.schemas import (
+    CommandBody,
     CommandPublic,
     OperationEventCreate,
     PauseCreate,
     QuantityReportCreate,
     ReportCreate,
     ResultCreate,
+)
+from domain.commands import (
+    CompleteOperation,
+    OrderCommand,
+    PauseOperation,
+    RecordResult,
+    ReportQuantity,
+    ResumeOperation,
+    StartOperation,
+    SubmitReport,
 )
 
 router = APIRouter(
@@ -22,138 +33,39 @@ router = APIRouter(
 )
 
 
-@router.post("/start", response_model=CommandPublic)
-def start_operation(
-    body: OperationEventCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator starts work on an operation."""
-    return recorder.run(
-        lambda key: ledger.start_operation(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+FloorBody = type[CommandBody]
+
+# Each floor action: its path, request body, command and what it means to an operator.
+FLOOR_ACTIONS: list[tuple[str, FloorBody, type[OrderCommand], str]] = [
+    ("start", OperationEventCreate, StartOperation, "An operator starts work on an operation."),
+    ("pause", PauseCreate, PauseOperation,
+     "An operator pauses a running operation, giving the stop reason."),
+    ("resume", OperationEventCreate, ResumeOperation, "An operator resumes a paused operation."),
+    ("complete", OperationEventCreate, CompleteOperation, "An operator completes an operation."),
+    ("quantities", QuantityReportCreate, ReportQuantity,
+     "An operator reports good, scrap (with a reason) and rework quantities."),
+    ("results", ResultCreate, RecordResult,
+     "An operator records a quality result, a serial or a batch number."),
+    ("reports", ReportCreate, SubmitReport,
+     "An operator submits a report of times and amounts for the ERP (its id is `result`)."),
+]  # fmt: skip
 
 
-@router.post("/pause", response_model=CommandPublic)
-def pause_operation(
-    body: PauseCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator pauses a running operation, giving the stop reason."""
-    return recorder.run(
-        lambda key: ledger.pause_operation(
-            target.order_no,
-            target.op_id,
-            body.reason_code,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+def _floor_action(path: str, body_type: FloorBody, command: type[OrderCommand], doc: str) -> None:
+    """Register ``POST …/{path}``: the body becomes ``command`` on the target operation."""
+
+    def action(body: CommandBody, target: Target, recorder: RecorderDep) -> CommandPublic:
+        return recorder.execute(target.command(body, command))
+
+    action.__annotations__["body"] = body_type  # what FastAPI validates the request with
+    action.__name__ = action.__qualname__ = _snake(command.__name__)
+    action.__doc__ = doc
+    router.post(f"/{path}", response_model=CommandPublic)(action)
 
 
-@router.post("/resume", response_model=CommandPublic)
-def resume_operation(
-    body: OperationEventCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator resumes a paused operation."""
-    return recorder.run(
-        lambda key: ledger.resume_operation(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
+def _snake(name: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name).lstrip("_")
 
 
-@router.post("/complete", response_model=CommandPublic)
-def complete_operation(
-    body: OperationEventCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator completes an operation."""
-    return recorder.run(
-        lambda key: ledger.complete_operation(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
-
-
-@router.post("/quantities", response_model=CommandPublic)
-def report_quantity(
-    body: QuantityReportCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator reports good, scrap (with a reason) and rework quantities."""
-    return recorder.run(
-        lambda key: ledger.report_quantity(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            good=body.good,
-            scrap=body.scrap,
-            scrap_reason=body.scrap_reason,
-            rework=body.rework,
-            unit=body.unit,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
-
-
-@router.post("/results", response_model=CommandPublic)
-def record_result(
-    body: ResultCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator records a quality result, a serial or a batch number."""
-    return recorder.run(
-        lambda key: ledger.record_result(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            passed=body.passed,
-            characteristic=body.characteristic,
-            measured_value=body.measured_value,
-            unit=body.unit,
-            serial=body.serial,
-            batch=body.batch,
-            at=body.at,
-            integration=target.integration,
-            key=key,
-        )
-    )
-
-
-@router.post("/reports", response_model=CommandPublic)
-def submit_report(
-    body: ReportCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
-) -> CommandPublic:
-    """An operator submits a report of times and amounts for the ERP (its id is `result`)."""
-    return recorder.run(
-        lambda key: ledger.submit_report(
-            target.order_no,
-            target.op_id,
-            recorder.actor,
-            started_at=body.started_at,
-            ended_at=body.ended_at,
-            good=body.good,
-            scrap=dict(body.scrap),
-            rework=body.rework,
-            note=body.note,
-            report_id=body.report_id,
-            integration=target.integration,
-            key=key,
-        )
-    )
+for _action in FLOOR_ACTIONS:
+    _floor_action(*_action)

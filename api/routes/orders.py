@@ -14,8 +14,10 @@ from api.deps import (
     RecorderDep,
 )
 from api.problems import PermissionDeniedError, problem_responses
-from api.schemas import CommandPublic, OperationEventCreate, OrderStatusPublic
+from api.schemas import CommandPublic, OperationEventCreate
 from domain import OrderNotFoundError
+from domain.commands import CompleteOrder
+from projections import OrderStatus
 
 router = APIRouter(
     prefix="/orders",
@@ -24,14 +26,14 @@ router = APIRouter(
 )
 
 
-@router.get("/{order_no}/status", response_model=OrderStatusPublic)
+@router.get("/{order_no}/status", response_model=OrderStatus)
 def order_status(
     order_no: OrderNo,
     caller: AnyCaller,
     reader: FreshReader,
     ledger: LedgerDep,
     integration: IntegrationQuery = None,
-) -> OrderStatusPublic:
+) -> OrderStatus:
     """An order's state, operations, quantities, times and open conflicts and warnings."""
     integ = integration or ledger.default_integration
     status = reader.status(order_no.strip(), integ)
@@ -40,7 +42,7 @@ def order_status(
         status = reader.status(order_no.strip(), other) if other else None
     if status is None:
         raise OrderNotFoundError(order_no, integ)
-    return OrderStatusPublic.model_validate(status)
+    return status
 
 
 @router.post(
@@ -52,7 +54,6 @@ def complete_order(
     order_no: OrderNo,
     body: OperationEventCreate,
     caller: FloorCaller,
-    ledger: LedgerDep,
     recorder: RecorderDep,
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
@@ -64,8 +65,5 @@ def complete_order(
             field="order_no",
             value=order_no,
         )
-    return recorder.run(
-        lambda key: ledger.complete_order(
-            order_no.strip(), recorder.actor, at=body.at, integration=integration, key=key
-        )
-    )
+    target = {"order_no": order_no.strip(), "integration": integration}
+    return recorder.execute(body.to_command(CompleteOrder, **target))

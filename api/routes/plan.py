@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import AnyCaller, FreshReader, IntegrationQuery, WorkCentre
 from api.problems import problem_responses
-from api.schemas import PlanPublic
+from projections import WorkCentrePlan
 
 router = APIRouter(
     prefix="/work-centres",
@@ -15,12 +15,12 @@ router = APIRouter(
 )
 
 
-@router.get("/{work_centre}/plan", response_model=PlanPublic)
+@router.get("/{work_centre}/plan", response_model=WorkCentrePlan)
 def work_centre_plan(
     work_centre: WorkCentre,
     caller: AnyCaller,
     reader: FreshReader,
     integration: IntegrationQuery = None,
-) -> PlanPublic:
+) -> WorkCentrePlan:
     """The open operations at a work centre in working order, and the order running there."""
-    return PlanPublic.model_validate(reader.plan(work_centre, integration=integration))
+    return reader.plan(work_centre, integration=integration)

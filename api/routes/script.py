@@ -14,7 +14,6 @@ from api.deps import (
     FilterText,
     FreshReader,
     IntegrationQuery,
-    LedgerDep,
     Limit,
     Offset,
     OrderNo,
@@ -22,8 +21,9 @@ from api.deps import (
     SupervisorCaller,
 )
 from api.problems import problem_responses
-from api.schemas import CommandPublic, Moment, RowKeyedCreate, ScriptRowPublic
-from projections import ScriptFilter
+from api.schemas import CommandPublic, Moment, RowKeyedCreate
+from domain.commands import MarkRowKeyed
+from projections import ScriptFilter, ScriptRow
 from projections.export import to_csv, to_xlsx
 
 router = APIRouter(prefix="/report-script", tags=["report script"])
@@ -64,12 +64,10 @@ def script_filter(
 Filters = Annotated[ScriptFilter, Depends(script_filter)]
 
 
-@router.get("", response_model=list[ScriptRowPublic], responses=problem_responses(401, 422, 503))
-def report_script(
-    caller: AnyCaller, reader: FreshReader, filters: Filters
-) -> list[ScriptRowPublic]:
+@router.get("", response_model=list[ScriptRow], responses=problem_responses(401, 422, 503))
+def report_script(caller: AnyCaller, reader: FreshReader, filters: Filters) -> list[ScriptRow]:
     """Report-script rows (reports and completed operations) in the order they were recorded."""
-    return [ScriptRowPublic.model_validate(r) for r in reader.report_script(filters)]
+    return reader.report_script(filters)
 
 
 @router.get(
@@ -117,13 +115,9 @@ def mark_row_keyed(
     row_id: RowId,
     body: RowKeyedCreate,
     caller: SupervisorCaller,
-    ledger: LedgerDep,
     recorder: RecorderDep,
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
     """A supervisor marks a report-script row as keyed into the ERP (again: records nothing)."""
-    return recorder.run(
-        lambda key: ledger.mark_row_keyed(
-            order_no, row_id, recorder.actor, integration=integration, key=key
-        )
-    )
+    target = {"order_no": order_no, "row_id": row_id, "integration": integration}
+    return recorder.execute(body.to_command(MarkRowKeyed, **target))

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Query
 
 from api.deps import AnyCaller, FilterText, FreshReader, IntegrationQuery, Limit, Offset
 from api.problems import problem_responses
-from api.schemas import WarningPublic
+from projections import WarningRow
 
 router = APIRouter(
     prefix="/warnings", tags=["warnings"], responses=problem_responses(401, 422, 503)
 )
 
 
-@router.get("", response_model=list[WarningPublic])
+@router.get("", response_model=list[WarningRow])
 def list_warnings(
     caller: AnyCaller,
     reader: FreshReader,
@@ -26,7 +26,7 @@ def list_warnings(
     code: FilterText = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> list[WarningPublic]:
+) -> list[WarningRow]:
     """Warnings about orders and measuring points, newest first."""
     rows = reader.warnings(
         relevant_only,
@@ -37,4 +37,4 @@ def list_warnings(
         limit=limit,
         offset=offset,
     )
-    return [WarningPublic.model_validate(r) for r in rows]
+    return rows

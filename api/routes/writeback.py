@@ -7,10 +7,9 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel
 
 from adapters.config import CONFIG_ENV, ConfigError, IntegrationsConfig, load_config
-from adapters.writeback.service import WritebackError, WritebackService
+from adapters.writeback.service import DestinationStatus, WritebackError, WritebackService
 from api.deps import (
     NON_BLANK,
     AnyCaller,
@@ -31,36 +30,6 @@ DestinationName = Annotated[
 ]
 ReportId = Annotated[str, Path(min_length=1, max_length=80, pattern=NON_BLANK)]
 _lock = threading.Lock()
-
-
-class ParkedPublic(BaseModel):
-    order_no: str
-    integration: str
-    position: int
-    idempotency_key: str
-    event: str
-    reason: str
-    parked_at: str
-    held: int
-    decision: str | None
-
-
-class DestinationStatusPublic(BaseModel):
-    destination: str
-    integration: str
-    mode: str
-    transport: str
-    sends: bool
-    position: int
-    head: int
-    backlog: int
-    oldest_unsent_at: str | None
-    oldest_unsent_age_seconds: float | None
-    delivered: int
-    last_error: str | None
-    last_error_at: str | None
-    last_success_at: str | None
-    parked: list[ParkedPublic]
 
 
 def get_writeback(request: Request, ledger: LedgerDep) -> WritebackService:
@@ -85,29 +54,29 @@ def get_writeback(request: Request, ledger: LedgerDep) -> WritebackService:
 WritebackDep = Annotated[WritebackService, Depends(get_writeback)]
 
 
-def _status(svc: WritebackService, name: str | None) -> list[dict[str, Any]]:
+def _status(svc: WritebackService, name: str | None) -> list[DestinationStatus]:
     try:
-        return [s.to_json() for s in svc.status(name)]
+        return svc.status(name)
     except WritebackError as exc:
         raise HTTPException(404, str(exc)) from None
 
 
 @router.get(
     "/destinations",
-    response_model=list[DestinationStatusPublic],
+    response_model=list[DestinationStatus],
     responses=problem_responses(401, 422, 503),
 )
-def destinations(caller: AnyCaller, svc: WritebackDep) -> list[dict[str, Any]]:
+def destinations(caller: AnyCaller, svc: WritebackDep) -> list[DestinationStatus]:
     """Per ERP destination: backlog size, oldest unsent event's age, parked orders, last error."""
     return _status(svc, None)
 
 
 @router.get(
     "/destinations/{name}",
-    response_model=DestinationStatusPublic,
+    response_model=DestinationStatus,
     responses=problem_responses(401, 404, 422, 503),
 )
-def destination(name: DestinationName, caller: AnyCaller, svc: WritebackDep) -> dict[str, Any]:
+def destination(name: DestinationName, caller: AnyCaller, svc: WritebackDep) -> DestinationStatus:
     """One ERP destination's writeback status."""
     return _status(svc, name)[0]
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from adapters.settings import Settings, build_ledger
 from api.cli import app
+from domain.commands import ReportQuantity
 from tests.conftest import Backend
 from tests.support.writeback import OPERATOR, T0, work_order
 
@@ -21,7 +22,7 @@ def test_history_labels_both_times_and_flags_an_event_recorded_out_of_floor_orde
     try:
         work_order(ledger, "H-1")  # every floor event in floor-time order, versions 1-11
         # A quantity counted before the order was completed, keyed in only now.
-        ledger.report_quantity("H-1", "20", OPERATOR, good=1, at=T0 + timedelta(minutes=41))
+        ledger.execute(ReportQuantity("H-1", "20", good=1, at=T0 + timedelta(minutes=41)), OPERATOR)
     finally:
         ledger.close()
     env = {"FLOORLEDGER_DATABASE_URL": backend.url, "FLOORLEDGER_CONFIG": ""}

@@ -13,6 +13,7 @@ import pytest
 
 from adapters.settings import Settings, build_ledger
 from domain import Ledger
+from domain.commands import SubmitReport
 from tests.conftest import Backend
 from tests.support.writeback import OPERATOR, T0, config, work_order, write_config
 
@@ -83,9 +84,12 @@ def test_writeback_trigger_finds_the_orders_integration_as_status_and_history_do
     ledger: Ledger = build_ledger(Settings(database_url=url))  # type: ignore[arg-type]
     try:
         work_order(ledger, "Q-1", integration="line-e")
-        ledger.submit_report(
-            "Q-1", "10", OPERATOR, started_at=T0, ended_at=T0 + timedelta(minutes=5),
-            good=1, report_id="R1", integration="line-e",
+        ledger.execute(
+            SubmitReport(
+                "Q-1", "10", started_at=T0, ended_at=T0 + timedelta(minutes=5),
+                good=1, report_id="R1", integration="line-e",
+            ),
+            OPERATOR,
         )  # fmt: skip
     finally:
         ledger.close()

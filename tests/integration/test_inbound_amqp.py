@@ -20,6 +20,7 @@ from adapters.inbound.sync import SyncSummary
 from adapters.mapping import MappingCheck
 from adapters.settings import Settings, build_ledger
 from domain import Actor, Ledger, OrderState
+from domain.commands import ReportQuantity, StartOperation
 from tests.conftest import require_server
 from tests.support.erp_http import NESTED_FIELDS, nested_order
 
@@ -116,8 +117,8 @@ def test_order_messages_are_applied_then_acknowledged(
     assert first.released == ["WO-1", "WO-2", "WO-3", "WO-4"] and first.unchanged == ["WO-1"]
     assert broker.count(broker.queue) == 0 and broker.count(broker.dead) == 0
 
-    ledger.start_operation("WO-2", "10", OPERATOR, integration="plant1")
-    ledger.start_operation("WO-4", "10", OPERATOR, integration="plant1")
+    ledger.execute(StartOperation("WO-2", "10", integration="plant1"), OPERATOR)
+    ledger.execute(StartOperation("WO-4", "10", integration="plant1"), OPERATOR)
     broker.publish(nested_order("WO-1", qty=12))
     broker.publish(nested_order("WO-2", qty=12))
     broker.publish(nested_order("WO-3", status="cancelled"))
@@ -221,7 +222,7 @@ def test_the_consumer_survives_a_dropped_connection_and_resumes(
         first_connection = source.connection
         sock = first_connection._impl._transport._sock  # type: ignore[union-attr]
         sock.shutdown(socket.SHUT_RDWR)
-        sqlite_ledger.report_quantity("WO-1", "10", OPERATOR, good=1, integration="plant1")
+        sqlite_ledger.execute(ReportQuantity("WO-1", "10", good=1, integration="plant1"), OPERATOR)
         broker.publish(nested_order("WO-2"))
         wait_for(lambda: sqlite_ledger.find_order("WO-2", "plant1") is not None)
         assert source.connection is not first_connection

@@ -17,6 +17,7 @@ from adapters.inbound.parsers import parse_b2mml
 from adapters.inbound.sync import apply_batch, open_orders_in_ledger
 from adapters.mapping import map_records
 from domain import Actor, Ledger, OrderState
+from domain.commands import StartOperation
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inbound"
 OPERATOR = Actor("op-7", "operator", "api")
@@ -170,7 +171,7 @@ def test_a_full_plan_file_cancels_open_orders_it_no_longer_lists(
 
     drop(inbox, "plan.csv", "monday.csv")
     inbox.poll(ledger, open_orders=open_orders)
-    ledger.start_operation("WO-1002", "0010", OPERATOR, integration="plant1")
+    ledger.execute(StartOperation("WO-1002", "0010", integration="plant1"), OPERATOR)
     tuesday = inbox.config.inbox / "tuesday.csv"
     lines = (FIXTURES / "plan.csv").read_text(encoding="utf-8").splitlines()
     tuesday.write_text("\n".join(lines[:1]) + "\n" + lines[4] + "\n", encoding="utf-8")

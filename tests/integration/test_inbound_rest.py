@@ -13,6 +13,7 @@ from adapters.inbound import rest
 from adapters.inbound.sync import SourceUnavailable, open_orders_in_ledger
 from adapters.settings import Settings, build_ledger
 from domain import Actor, Ledger, OrderState
+from domain.commands import ReportQuantity, StartOperation
 from tests.support.erp_http import NESTED_FIELDS, ErpHttp, nested_order
 
 OPERATOR = Actor("op-7", "operator", "api")
@@ -78,8 +79,8 @@ def test_the_paged_plan_is_released_reimported_changed_and_cancelled(
     assert again.unchanged == ["WO-1", "WO-2", "WO-3", "WO-4", "WO-5"] and not again.released
 
     # WO-2 is started on the floor; then the ERP changes WO-1 and WO-2 and cancels WO-3, WO-4.
-    ledger.start_operation("WO-2", "10", OPERATOR, integration="plant1")
-    ledger.start_operation("WO-4", "10", OPERATOR, integration="plant1")
+    ledger.execute(StartOperation("WO-2", "10", integration="plant1"), OPERATOR)
+    ledger.execute(StartOperation("WO-4", "10", integration="plant1"), OPERATOR)
     erp.orders[0] = nested_order("WO-1", qty=12)
     erp.orders[1] = nested_order("WO-2", qty=12)
     erp.orders[2] = nested_order("WO-3", status="cancelled")
@@ -185,7 +186,7 @@ def test_while_the_service_is_down_the_floor_records_and_sync_resumes(
     erp.stop()
     with pytest.raises(SourceUnavailable, match="plant1: the ERP source is unavailable"):
         sync(integ, sqlite_ledger)
-    sqlite_ledger.report_quantity("WO-1", "10", OPERATOR, good=3, integration="plant1")
+    sqlite_ledger.execute(ReportQuantity("WO-1", "10", good=3, integration="plant1"), OPERATOR)
     erp.orders.append(nested_order("WO-2"))
     erp.start()  # same port
     assert sync(integ, sqlite_ledger).released == ["WO-2"]

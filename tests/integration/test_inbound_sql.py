@@ -18,6 +18,7 @@ from adapters.inbound.sync import SourceUnavailable, apply_mapping, open_orders_
 from adapters.mapping import map_records
 from adapters.settings import Settings, build_ledger
 from domain import Actor, Ledger, OrderState
+from domain.commands import ReceiveErpOrder, ReportQuantity, StartOperation
 from tests.conftest import require_server
 
 OPERATOR = Actor("op-7", "operator", "api")
@@ -171,8 +172,8 @@ def test_staging_rows_are_released_reimported_changed_and_cancelled(
 
     assert sorted(sync(integ, ledger).unchanged) == ["WO-1", "WO-2", "WO-3", "WO-4"]
 
-    ledger.start_operation("WO-2", "0010", OPERATOR, integration="plant1")
-    ledger.start_operation("WO-4", "0010", OPERATOR, integration="plant1")
+    ledger.execute(StartOperation("WO-2", "0010", integration="plant1"), OPERATOR)
+    ledger.execute(StartOperation("WO-4", "0010", integration="plant1"), OPERATOR)
     staging.update("WO-1", quantity="12")
     staging.update("WO-2", quantity="12")
     staging.update("WO-3", state="CNL")
@@ -238,7 +239,7 @@ def test_while_the_database_is_down_the_floor_records_and_sync_resumes(
     staging.rename(staging.name + "_x")
     with pytest.raises(SourceUnavailable, match="plant1"):
         sync(integ, sqlite_ledger)
-    sqlite_ledger.report_quantity("WO-1", "0010", OPERATOR, good=2, integration="plant1")
+    sqlite_ledger.execute(ReportQuantity("WO-1", "0010", good=2, integration="plant1"), OPERATOR)
     with staging.engine.begin() as conn:
         conn.execute(sa.text(f"ALTER TABLE {staging.name}_x RENAME TO {staging.name}"))
     staging.put(*rows("WO-2"))
@@ -248,7 +249,7 @@ def test_while_the_database_is_down_the_floor_records_and_sync_resumes(
     monkeypatch.setenv("ERP_DB_URL", url)
     with pytest.raises(SourceUnavailable, match="OperationalError"):
         sync(integ, sqlite_ledger)
-    sqlite_ledger.report_quantity("WO-1", "0010", OPERATOR, good=1, integration="plant1")
+    sqlite_ledger.execute(ReportQuantity("WO-1", "0010", good=1, integration="plant1"), OPERATOR)
     monkeypatch.setenv("ERP_DB_URL", staging.url)
     assert sorted(sync(integ, sqlite_ledger).unchanged) == ["WO-1", "WO-2"]
 
@@ -263,14 +264,16 @@ def test_the_bulk_path_has_the_same_outcome_as_order_by_order(
         ledger = build_ledger(Settings(database_url=f"sqlite:///{tmp_path / f'{bulk}.db'}"))  # type: ignore[arg-type]
         try:
             # One order already known, and started, so a chunk falls back order by order.
-            ledger.receive_erp_order(
-                map_records(sql.fetch_records(integ)[:2], integ.field_map, integ.maps)
-                .orders[0]
-                .order,
+            ledger.execute(
+                ReceiveErpOrder(
+                    map_records(sql.fetch_records(integ)[:2], integ.field_map, integ.maps)
+                    .orders[0]
+                    .order,
+                    integration="plant1",
+                ),
                 Actor("sync:plant1", "integration", "erp:plant1"),
-                integration="plant1",
             )
-            ledger.start_operation("WO-1", "0010", OPERATOR, integration="plant1")
+            ledger.execute(StartOperation("WO-1", "0010", integration="plant1"), OPERATOR)
             staging.update("WO-1", quantity="11")
             result = sql.read(integ)
             passes = [

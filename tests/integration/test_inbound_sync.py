@@ -11,6 +11,7 @@ from adapters.inbound.parsers import parse_b2mml, parse_csv
 from adapters.inbound.sync import apply_batch, apply_mapping, open_orders_in_ledger
 from adapters.mapping import MappingResult, map_records
 from domain import Actor, Ledger, OrderState
+from domain.commands import StartOperation
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inbound"
 OPERATOR = Actor("op-7", "operator", "api")
@@ -106,7 +107,7 @@ def test_a_change_after_an_operation_started_raises_a_conflict_and_keeps_the_flo
     ledger: Ledger,
 ) -> None:
     apply_mapping(PLANT, ledger, plan(rows(*WO1)))
-    ledger.start_operation("WO-1", "0010", OPERATOR, integration="plant1")
+    ledger.execute(StartOperation("WO-1", "0010", integration="plant1"), OPERATOR)
     changed = [line.replace(",50,", ",60,") for line in WO1]
     summary = apply_mapping(PLANT, ledger, plan(rows(*changed)))
     assert summary.conflicts == ["WO-1"] and summary.changed == []
@@ -127,7 +128,7 @@ def test_a_cancellation_before_the_start_cancels_the_order(ledger: Ledger) -> No
 
 def test_a_cancellation_after_the_start_raises_a_conflict_instead(ledger: Ledger) -> None:
     apply_mapping(PLANT, ledger, plan(rows(*WO1)))
-    ledger.start_operation("WO-1", "0010", OPERATOR, integration="plant1")
+    ledger.execute(StartOperation("WO-1", "0010", integration="plant1"), OPERATOR)
     summary = apply_batch(PLANT, ledger, [], cancelled=["WO-1"])
     assert summary.conflicts == ["WO-1"] and summary.cancelled == []
     order = ledger.get_order("WO-1", "plant1")

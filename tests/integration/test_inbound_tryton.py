@@ -14,6 +14,7 @@ from adapters.inbound.sync import SourceUnavailable
 from adapters.settings import Settings, build_ledger
 from adapters.tryton import TrytonClient
 from domain import Actor, Ledger, OrderState
+from domain.commands import ReportQuantity, StartOperation
 from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer
 
 pytestmark = pytest.mark.tryton
@@ -71,7 +72,7 @@ def test_trytons_plan_is_released_replanned_cancelled_and_survives_an_outage(
     again = tryton_source.sync(integ, ledger)
     assert {a, b, c} <= set(again.unchanged) and not again.released and again.warnings == []
 
-    ledger.start_operation(c, "10", OPERATOR, integration="tryton")
+    ledger.execute(StartOperation(c, "10", integration="tryton"), OPERATOR)
     seed.reset_to_draft(seed.id_of(a))
     seed.cancel(seed.id_of(b))
     seed.cancel(seed.id_of(c))
@@ -85,7 +86,7 @@ def test_trytons_plan_is_released_replanned_cancelled_and_survives_an_outage(
     try:
         with pytest.raises(SourceUnavailable, match="tryton"):
             tryton_source.sync(integ, ledger)
-        ledger.report_quantity(c, "10", OPERATOR, good=1, integration="tryton")
+        ledger.execute(ReportQuantity(c, "10", good=1, integration="tryton"), OPERATOR)
     finally:
         server.start()
     d = seed.released_production(plant, "P-100", 2)

@@ -16,6 +16,7 @@ from adapters.inbound.sync import SyncSummary
 from adapters.inbound.worker import Worker, check_integration, run_once
 from adapters.settings import Settings, build_ledger
 from domain import Actor, Ledger
+from domain.commands import ReportQuantity
 from tests.support.erp_http import NESTED_FIELDS, ErpHttp, nested_order
 
 OPERATOR = Actor("op-7", "operator", "api")
@@ -124,7 +125,7 @@ def test_the_worker_keeps_going_through_an_outage_and_resumes_by_itself(
         erp.stop()
         requests_before = len(erp.requests)
         time.sleep(1.5)  # at least one poll against the closed port, retried with backoff
-        sqlite_ledger.report_quantity("WO-1", "10", OPERATOR, good=4, integration="web")
+        sqlite_ledger.execute(ReportQuantity("WO-1", "10", good=4, integration="web"), OPERATOR)
         erp.orders.append(nested_order("WO-2"))
         erp.start()
         wait_for(lambda: sqlite_ledger.find_order("WO-2", "web") is not None)

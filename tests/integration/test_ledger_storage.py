@@ -13,15 +13,16 @@ import psycopg
 import pytest
 
 from domain import Ledger, OperationState, OrderState
+from domain.commands import ReceiveErpOrder, ReportQuantity, ResolveConflict, StartOperation
 from tests.conftest import PG_DSN, Backend
 from tests.factories import ERP, OPERATOR, SUPERVISOR, an_erp_order, minutes_ago
 
 
 def test_an_order_saved_is_reloaded_identically_by_a_fresh_ledger(backend: Backend) -> None:
     first = backend.ledger()
-    first.receive_erp_order(an_erp_order(), ERP)
-    first.start_operation("WO-1", "10", OPERATOR, at=minutes_ago(30))
-    first.report_quantity("WO-1", "10", OPERATOR, good=4, scrap=1, scrap_reason="S1")
+    first.execute(ReceiveErpOrder(an_erp_order()), ERP)
+    first.execute(StartOperation("WO-1", "10", at=minutes_ago(30)), OPERATOR)
+    first.execute(ReportQuantity("WO-1", "10", good=4, scrap=1, scrap_reason="S1"), OPERATOR)
     first.close()
     second = backend.ledger()
     try:
@@ -43,11 +44,11 @@ def test_the_same_erp_order_from_two_ledgers_lands_on_the_same_aggregate(
 ) -> None:
     a, b = backend.ledger(), backend.ledger()
     try:
-        a.receive_erp_order(an_erp_order("WO-9"), ERP)
-        out = b.receive_erp_order(an_erp_order("WO-9"), ERP)
+        a.execute(ReceiveErpOrder(an_erp_order("WO-9")), ERP)
+        out = b.execute(ReceiveErpOrder(an_erp_order("WO-9")), ERP)
         assert out.events == ()
         assert a.order_id("WO-9") == b.order_id("WO-9")
-        b.start_operation("WO-9", "10", OPERATOR)
+        b.execute(StartOperation("WO-9", "10"), OPERATOR)
         assert a.get_order("WO-9").progress("10").state == OperationState.RUNNING
     finally:
         a.close()
@@ -56,7 +57,7 @@ def test_the_same_erp_order_from_two_ledgers_lands_on_the_same_aggregate(
 
 def test_two_concurrent_writers_on_one_order_lose_no_update(backend: Backend) -> None:
     setup = backend.ledger()
-    setup.receive_erp_order(an_erp_order(quantity=Decimal(1000)), ERP)
+    setup.execute(ReceiveErpOrder(an_erp_order(quantity=Decimal(1000))), ERP)
     setup.close()
     writers = [backend.ledger(), backend.ledger()]  # separate caches, like two processes
     per_writer = 15
@@ -65,7 +66,7 @@ def test_two_concurrent_writers_on_one_order_lose_no_update(backend: Backend) ->
     def work(ledger: Ledger) -> None:
         try:
             for _ in range(per_writer):
-                ledger.report_quantity("WO-1", "10", OPERATOR, good=1)
+                ledger.execute(ReportQuantity("WO-1", "10", good=1), OPERATOR)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -88,7 +89,7 @@ def test_racing_identical_commands_with_one_idempotency_key_take_effect_once(
     backend: Backend,
 ) -> None:
     setup = backend.ledger()
-    setup.receive_erp_order(an_erp_order(), ERP)
+    setup.execute(ReceiveErpOrder(an_erp_order()), ERP)
     setup.close()
     ledgers = [backend.ledger() for _ in range(4)]
     barrier = threading.Barrier(len(ledgers))
@@ -97,7 +98,7 @@ def test_racing_identical_commands_with_one_idempotency_key_take_effect_once(
 
     def send(ledger: Ledger) -> None:
         barrier.wait()
-        out = ledger.report_quantity("WO-1", "10", OPERATOR, good=3, key="tablet-1:42")
+        out = ledger.execute(ReportQuantity("WO-1", "10", good=3), OPERATOR, key="tablet-1:42")
         with lock:
             outcomes.append(out)
 
@@ -144,13 +145,13 @@ def _replace_sql(expr: str, old: str, new: str) -> str:
 
 def _a_worked_order(backend: Backend) -> None:
     ledger = backend.ledger()
-    ledger.receive_erp_order(an_erp_order("WO-1"), ERP)
-    ledger.receive_erp_order(an_erp_order("WO-2"), ERP)
-    ledger.start_operation("WO-1", "10", OPERATOR)
-    ledger.report_quantity("WO-1", "10", OPERATOR, good=5)
-    ledger.report_quantity("WO-1", "10", OPERATOR, good=2)
-    ledger.receive_erp_order(an_erp_order("WO-1", quantity=Decimal(20)), ERP)
-    ledger.resolve_conflict("WO-1", "quantity", "keep_floor", SUPERVISOR)
+    ledger.execute(ReceiveErpOrder(an_erp_order("WO-1")), ERP)
+    ledger.execute(ReceiveErpOrder(an_erp_order("WO-2")), ERP)
+    ledger.execute(StartOperation("WO-1", "10"), OPERATOR)
+    ledger.execute(ReportQuantity("WO-1", "10", good=5), OPERATOR)
+    ledger.execute(ReportQuantity("WO-1", "10", good=2), OPERATOR)
+    ledger.execute(ReceiveErpOrder(an_erp_order("WO-1", quantity=Decimal(20))), ERP)
+    ledger.execute(ResolveConflict("WO-1", "quantity", "keep_floor"), SUPERVISOR)
     assert ledger.verify().ok
     ledger.close()
 

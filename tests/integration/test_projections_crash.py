@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from domain import Ledger
+from domain.commands import ReceiveErpOrder, ReportQuantity, StartOperation
 from projections import StatusView, ViewReader, ViewRunner
 from tests.conftest import PG_DSN, Backend
 from tests.support.floor import ERP, OPERATOR, at, order
@@ -25,11 +26,12 @@ def _record(ledger: Ledger, first: int, count: int) -> Decimal:
     total = Decimal(0)
     for i in range(first, first + count):
         no = f"K{i}"
-        ledger.receive_erp_order(order(no, quantity=1000), ERP)
-        ledger.start_operation(no, "10", OPERATOR, at=at(i % 500))
+        ledger.execute(ReceiveErpOrder(order(no, quantity=1000)), ERP)
+        ledger.execute(StartOperation(no, "10", at=at(i % 500)), OPERATOR)
         for g in (3, 4):
-            ledger.report_quantity(
-                no, "10", OPERATOR, good=g, scrap=1, scrap_reason="BURR", at=at(i % 500 + 1)
+            ledger.execute(
+                ReportQuantity(no, "10", good=g, scrap=1, scrap_reason="BURR", at=at(i % 500 + 1)),
+                OPERATOR,
             )
             total += g
     return total
@@ -113,7 +115,7 @@ def test_the_view_catches_up_after_its_listening_connection_is_terminated(
     runner = ViewRunner(ledger, watchdog_interval=0.5)
     runner.start()
     try:
-        first = ledger.receive_erp_order(order("L1"), ERP)
+        first = ledger.execute(ReceiveErpOrder(order("L1")), ERP)
         assert first.position is not None and runner.wait_until(first.position, timeout=10)
         deadline = time.monotonic() + 5
         while runner.listener_pid is None:
@@ -124,7 +126,7 @@ def test_the_view_catches_up_after_its_listening_connection_is_terminated(
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         time.sleep(0.2)
         for i in range(3):
-            outcome = ledger.receive_erp_order(order(f"L{i + 2}"), ERP)
+            outcome = ledger.execute(ReceiveErpOrder(order(f"L{i + 2}")), ERP)
         assert outcome.position is not None
         assert runner.wait_until(outcome.position, timeout=10)
         reader = ViewReader(runner.store)

@@ -11,6 +11,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain import DomainError, Ledger
+from domain.commands import (
+    CancelInErp,
+    CompleteOperation,
+    CompleteOrder,
+    MarkRowKeyed,
+    PauseOperation,
+    ReceiveErpOrder,
+    ReportQuantity,
+    ResolveConflict,
+    ResumeOperation,
+    SetActiveOrder,
+    StartOperation,
+    SubmitReport,
+)
 from projections import ViewReader, ViewRunner
 from tests.support.floor import (
     ERP,
@@ -62,51 +76,48 @@ def _apply(ledger: Ledger, runner: ViewRunner, integ: str, n: int, s: tuple[Any,
     elif kind == "erp":
         _, no, n_ops, qty = s
         ops = tuple((op, f"WC-{i % 2 + 1}") for i, op in enumerate(OPS[:n_ops]))
-        ledger.receive_erp_order(
-            order(no, quantity=qty, due=date(2030, 1, n_ops), ops=ops), ERP, **kw
+        ledger.execute(
+            ReceiveErpOrder(order(no, quantity=qty, due=date(2030, 1, n_ops), ops=ops), **kw), ERP
         )
     elif kind == "cancel":
-        ledger.cancel_in_erp(s[1], ERP, **kw)
+        ledger.execute(CancelInErp(s[1], **kw), ERP)
     elif kind == "start":
-        ledger.start_operation(s[1], s[2], OPERATOR, at=at(n), **kw)
+        ledger.execute(StartOperation(s[1], s[2], at=at(n), **kw), OPERATOR)
     elif kind == "pause":
-        ledger.pause_operation(s[1], s[2], "WAIT", OPERATOR, at=at(n), **kw)
+        ledger.execute(PauseOperation(s[1], s[2], "WAIT", at=at(n), **kw), OPERATOR)
     elif kind == "resume":
-        ledger.resume_operation(s[1], s[2], OPERATOR, at=at(n), **kw)
+        ledger.execute(ResumeOperation(s[1], s[2], at=at(n), **kw), OPERATOR)
     elif kind == "complete":
-        ledger.complete_operation(s[1], s[2], OPERATOR, at=at(n), **kw)
+        ledger.execute(CompleteOperation(s[1], s[2], at=at(n), **kw), OPERATOR)
     elif kind == "qty":
         _, no, op, good, scrap, reason = s
         if good or scrap:
-            ledger.report_quantity(
-                no, op, OPERATOR, good=good, scrap=scrap, scrap_reason=reason, at=at(n), **kw
+            ledger.execute(
+                ReportQuantity(no, op, good=good, scrap=scrap, scrap_reason=reason, at=at(n), **kw),
+                OPERATOR,
             )
     elif kind == "report":
-        ledger.submit_report(
-            s[1],
-            s[2],
+        ledger.execute(
+            SubmitReport(
+                s[1], s[2], started_at=at(n - 5), ended_at=at(n), good=3, scrap={"BURR": 1}, **kw
+            ),
             OPERATOR,
-            started_at=at(n - 5),
-            ended_at=at(n),
-            good=3,
-            scrap={"BURR": 1},
-            **kw,
         )
     elif kind == "key":
         o = ledger.get_order(s[1], integ)
         for row_id, keyed in o.script_rows.items():
             if not keyed:
-                ledger.mark_row_keyed(s[1], row_id, SUPERVISOR, **kw)
+                ledger.execute(MarkRowKeyed(s[1], row_id, **kw), SUPERVISOR)
                 break
     elif kind == "resolve":
         o = ledger.get_order(s[1], integ)
         for field in list(o.conflicts):
-            ledger.resolve_conflict(s[1], field, s[2], SUPERVISOR, **kw)
+            ledger.execute(ResolveConflict(s[1], field, s[2], **kw), SUPERVISOR)
             break
     elif kind == "complete_order":
-        ledger.complete_order(s[1], OPERATOR, at=at(n), **kw)
+        ledger.execute(CompleteOrder(s[1], at=at(n), **kw), OPERATOR)
     elif kind == "active":
-        ledger.set_active_order(s[1], s[2], OPERATOR, integration=integ)
+        ledger.execute_at_workstation(SetActiveOrder(s[1], s[2], integration=integ), OPERATOR)
 
 
 def test_a_view_rebuilt_from_scratch_equals_the_view_built_live(ledger: Ledger) -> None:
@@ -122,7 +133,7 @@ def test_a_view_rebuilt_from_scratch_equals_the_view_built_live(ledger: Ledger) 
     @given(steps=st.lists(step, min_size=1, max_size=40))
     def check(steps: list[tuple[Any, ...]]) -> None:
         integ = "h" + uuid.uuid4().hex[:8]
-        ledger.receive_erp_order(order("1"), ERP, integration=integ)
+        ledger.execute(ReceiveErpOrder(order("1"), integration=integ), ERP)
         for n, s in enumerate(steps):
             with contextlib.suppress(DomainError):
                 _apply(ledger, runner, integ, n + 10, s)

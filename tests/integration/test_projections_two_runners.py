@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from domain.commands import ReceiveErpOrder, ReportQuantity
 from projections import ViewReader, ViewRunner
 from tests.conftest import Backend
 from tests.factories import ERP, OPERATOR, an_erp_order
@@ -15,9 +16,9 @@ def test_two_runners_racing_on_the_same_views_agree_and_count_each_report_once(
     ledger = backend.ledger()
     orders = 40
     for i in range(orders):
-        ledger.receive_erp_order(an_erp_order(f"WO-{i}"), ERP)
-        ledger.report_quantity(f"WO-{i}", "10", OPERATOR, good=1)
-        ledger.report_quantity(f"WO-{i}", "10", OPERATOR, good=2)
+        ledger.execute(ReceiveErpOrder(an_erp_order(f"WO-{i}")), ERP)
+        ledger.execute(ReportQuantity(f"WO-{i}", "10", good=1), OPERATOR)
+        ledger.execute(ReportQuantity(f"WO-{i}", "10", good=2), OPERATOR)
     runners = [ViewRunner(ledger, batch_size=7) for _ in range(2)]
     runners[0].setup()
     errors: list[BaseException] = []

@@ -9,6 +9,21 @@ from decimal import Decimal
 import pytest
 
 from domain import Ledger
+from domain.commands import (
+    CancelInErp,
+    CompleteOperation,
+    CompleteOrder,
+    MarkRowKeyed,
+    PauseOperation,
+    RaiseWorkstationWarning,
+    ReceiveErpOrder,
+    ReportQuantity,
+    ResolveConflict,
+    ResumeOperation,
+    SetActiveOrder,
+    StartOperation,
+    SubmitReport,
+)
 from projections import ScriptFilter, ViewReader, ViewRunner
 from tests.conftest import Backend
 from tests.support.floor import (
@@ -38,16 +53,16 @@ def test_the_plan_lists_open_operations_per_work_centre_by_due_date_then_priorit
     ledger: Ledger, views: tuple[ViewRunner, ViewReader]
 ) -> None:
     runner, reader = views
-    ledger.receive_erp_order(order("A", due=date(2030, 1, 5), priority=2), ERP)
-    ledger.receive_erp_order(order("B", due=date(2030, 1, 3), priority=5), ERP)
-    ledger.receive_erp_order(order("C", due=date(2030, 1, 5), priority=1), ERP)
-    ledger.receive_erp_order(order("D", due=None), ERP)
-    ledger.receive_erp_order(order("E", due=date(2030, 1, 1)), ERP)
-    ledger.start_operation("A", "10", OPERATOR, at=at(1))
-    ledger.complete_order("E", OPERATOR, at=at(2))
-    ledger.receive_erp_order(order("F", ops=(("10", "MILL-1"),)), ERP)
-    ledger.cancel_in_erp("F", ERP, reason="no longer needed")
-    ledger.set_active_order("LASER-1", "A", OPERATOR, part_no="P-A")
+    ledger.execute(ReceiveErpOrder(order("A", due=date(2030, 1, 5), priority=2)), ERP)
+    ledger.execute(ReceiveErpOrder(order("B", due=date(2030, 1, 3), priority=5)), ERP)
+    ledger.execute(ReceiveErpOrder(order("C", due=date(2030, 1, 5), priority=1)), ERP)
+    ledger.execute(ReceiveErpOrder(order("D", due=None)), ERP)
+    ledger.execute(ReceiveErpOrder(order("E", due=date(2030, 1, 1))), ERP)
+    ledger.execute(StartOperation("A", "10", at=at(1)), OPERATOR)
+    ledger.execute(CompleteOrder("E", at=at(2)), OPERATOR)
+    ledger.execute(ReceiveErpOrder(order("F", ops=(("10", "MILL-1"),))), ERP)
+    ledger.execute(CancelInErp("F", reason="no longer needed"), ERP)
+    ledger.execute_at_workstation(SetActiveOrder("LASER-1", "A", part_no="P-A"), OPERATOR)
     runner.catch_up()
 
     laser = reader.plan("LASER-1")
@@ -69,25 +84,31 @@ def test_status_and_report_script_follow_a_shift_of_floor_work(
     ledger: Ledger, views: tuple[ViewRunner, ViewReader]
 ) -> None:
     runner, reader = views
-    ledger.receive_erp_order(order("100", quantity=50), ERP)
-    ledger.start_operation("100", "10", OPERATOR, at=at(0))
-    ledger.pause_operation("100", "10", "MAT-WAIT", OPERATOR, at=at(20))
-    ledger.resume_operation("100", "10", OPERATOR, at=at(30))
-    ledger.report_quantity("100", "10", OPERATOR, good=40, scrap=2, scrap_reason="BURR", at=at(50))
-    ledger.report_quantity("100", "10", OPERATOR, good=8, scrap=1, scrap_reason="DENT", at=at(55))
-    ledger.report_quantity("100", "10", OPERATOR, rework=3, at=at(56))
-    ledger.complete_operation("100", "10", OPERATOR, at=at(60))
-    out = ledger.submit_report(
-        "100",
-        "10",
+    ledger.execute(ReceiveErpOrder(order("100", quantity=50)), ERP)
+    ledger.execute(StartOperation("100", "10", at=at(0)), OPERATOR)
+    ledger.execute(PauseOperation("100", "10", "MAT-WAIT", at=at(20)), OPERATOR)
+    ledger.execute(ResumeOperation("100", "10", at=at(30)), OPERATOR)
+    ledger.execute(
+        ReportQuantity("100", "10", good=40, scrap=2, scrap_reason="BURR", at=at(50)), OPERATOR
+    )
+    ledger.execute(
+        ReportQuantity("100", "10", good=8, scrap=1, scrap_reason="DENT", at=at(55)), OPERATOR
+    )
+    ledger.execute(ReportQuantity("100", "10", rework=3, at=at(56)), OPERATOR)
+    ledger.execute(CompleteOperation("100", "10", at=at(60)), OPERATOR)
+    out = ledger.execute(
+        SubmitReport(
+            "100",
+            "10",
+            started_at=at(0),
+            ended_at=at(60),
+            good=48,
+            scrap={"BURR": 2, "DENT": 1},
+            rework=3,
+            note='=HYPERLINK("x")',
+            report_id="r1",
+        ),
         OPERATOR,
-        started_at=at(0),
-        ended_at=at(60),
-        good=48,
-        scrap={"BURR": 2, "DENT": 1},
-        rework=3,
-        note='=HYPERLINK("x")',
-        report_id="r1",
     )
     runner.catch_up()
 
@@ -111,7 +132,7 @@ def test_status_and_report_script_follow_a_shift_of_floor_work(
     assert op_row.scrap == {"BURR": 2, "DENT": 1} and op_row.operator == "anna"
     assert (report_row.duration_s, report_row.rework, report_row.keyed) == (3600.0, 3, False)
 
-    ledger.mark_row_keyed("100", "report:r1", SUPERVISOR)
+    ledger.execute(MarkRowKeyed("100", "report:r1"), SUPERVISOR)
     assert runner.wait_until(ledger.position(), timeout=5)
     keyed = reader.report_script(ScriptFilter(keyed=True))
     assert [(r.row_id, r.keyed_by) for r in keyed] == [("report:r1", "sam")]
@@ -124,10 +145,10 @@ def test_a_mid_flight_change_shows_as_a_conflict_until_a_supervisor_settles_it(
 ) -> None:
     runner, reader = views
     erp = order("200", quantity=50, due=date(2030, 2, 1))
-    ledger.receive_erp_order(erp, ERP)
-    ledger.start_operation("200", "10", OPERATOR, at=at(0))
-    ledger.receive_erp_order(order("200", quantity=60, due=date(2030, 2, 1)), ERP)
-    ledger.receive_erp_order(order("200", quantity=70, due=date(2030, 3, 1)), ERP)
+    ledger.execute(ReceiveErpOrder(erp), ERP)
+    ledger.execute(StartOperation("200", "10", at=at(0)), OPERATOR)
+    ledger.execute(ReceiveErpOrder(order("200", quantity=60, due=date(2030, 2, 1))), ERP)
+    ledger.execute(ReceiveErpOrder(order("200", quantity=70, due=date(2030, 3, 1))), ERP)
     runner.catch_up()
 
     open_ = reader.conflicts(open_only=True)
@@ -138,8 +159,10 @@ def test_a_mid_flight_change_shows_as_a_conflict_until_a_supervisor_settles_it(
     s = reader.status("200", INTEG)
     assert s is not None and s.open_conflicts == 2 and s.quantity == 50
 
-    ledger.resolve_conflict("200", "quantity", "accept_erp", SUPERVISOR, note="ok")
-    ledger.receive_erp_order(order("200", quantity=70, due=date(2030, 2, 1)), ERP)  # withdrawn
+    ledger.execute(ResolveConflict("200", "quantity", "accept_erp", note="ok"), SUPERVISOR)
+    ledger.execute(
+        ReceiveErpOrder(order("200", quantity=70, due=date(2030, 2, 1))), ERP
+    )  # withdrawn
     runner.catch_up()
 
     by_field = {c.field: c for c in reader.conflicts()}
@@ -165,13 +188,13 @@ def test_a_cancellation_takes_the_order_off_the_plan_and_floor_work_on_it_warns(
     ledger: Ledger, views: tuple[ViewRunner, ViewReader]
 ) -> None:
     runner, reader = views
-    ledger.receive_erp_order(order("300"), ERP)
-    ledger.receive_erp_order(order("301"), ERP)
-    ledger.start_operation("301", "10", OPERATOR, at=at(0))
-    ledger.report_quantity("301", "10", OPERATOR, good=60, at=at(5))  # over quantity
-    ledger.start_operation("301", "99", OPERATOR, at=at(6))  # not in the routing
-    ledger.cancel_in_erp("300", ERP, reason="customer cancelled")
-    ledger.cancel_in_erp("301", ERP, reason="customer cancelled")  # started: a conflict
+    ledger.execute(ReceiveErpOrder(order("300")), ERP)
+    ledger.execute(ReceiveErpOrder(order("301")), ERP)
+    ledger.execute(StartOperation("301", "10", at=at(0)), OPERATOR)
+    ledger.execute(ReportQuantity("301", "10", good=60, at=at(5)), OPERATOR)  # over quantity
+    ledger.execute(StartOperation("301", "99", at=at(6)), OPERATOR)  # not in the routing
+    ledger.execute(CancelInErp("300", reason="customer cancelled"), ERP)
+    ledger.execute(CancelInErp("301", reason="customer cancelled"), ERP)  # started: a conflict
     runner.catch_up()
 
     assert [e.order_no for e in reader.plan("LASER-1").entries] == ["301"]
@@ -182,8 +205,10 @@ def test_a_cancellation_takes_the_order_off_the_plan_and_floor_work_on_it_warns(
     [c] = reader.conflicts(open_only=True)
     assert (c.field, c.erp_value, c.floor_value) == ("status", "cancelled", "released")
 
-    ledger.resolve_conflict("301", "status", "accept_erp", SUPERVISOR)
-    ledger.report_quantity("301", "10", OPERATOR, rework=1, at=at(7))  # work on a cancelled order
+    ledger.execute(ResolveConflict("301", "status", "accept_erp"), SUPERVISOR)
+    ledger.execute(
+        ReportQuantity("301", "10", rework=1, at=at(7)), OPERATOR
+    )  # work on a cancelled order
     runner.catch_up()
 
     assert reader.plan("LASER-1").entries == []
@@ -203,21 +228,23 @@ def test_a_warning_stops_being_relevant_when_the_erp_fixes_its_cause(
     ledger: Ledger, views: tuple[ViewRunner, ViewReader]
 ) -> None:
     runner, reader = views
-    ledger.receive_erp_order(order("400", quantity=10), ERP)
-    ledger.start_operation("400", "30", OPERATOR, at=at(0))  # unknown operation
-    ledger.report_quantity("400", "30", OPERATOR, good=12, at=at(1))  # over quantity (warns twice)
+    ledger.execute(ReceiveErpOrder(order("400", quantity=10)), ERP)
+    ledger.execute(StartOperation("400", "30", at=at(0)), OPERATOR)  # unknown operation
+    ledger.execute(
+        ReportQuantity("400", "30", good=12, at=at(1)), OPERATOR
+    )  # over quantity (warns twice)
     runner.catch_up()
     assert {w.code for w in reader.warnings(relevant_only=True)} == {
         "unknown_operation",
         "over_quantity",
     }
     bigger = order("400", quantity=20, ops=(("10", "LASER-1"), ("20", "PRESS-2"), ("30", "QA")))
-    ledger.receive_erp_order(bigger, ERP)  # conflicts on quantity and routing
-    ledger.resolve_conflict("400", "routing", "accept_erp", SUPERVISOR)
+    ledger.execute(ReceiveErpOrder(bigger), ERP)  # conflicts on quantity and routing
+    ledger.execute(ResolveConflict("400", "routing", "accept_erp"), SUPERVISOR)
     runner.catch_up()
     relevant = {w.code for w in reader.warnings(relevant_only=True)}
     assert relevant == {"over_quantity"}
-    ledger.resolve_conflict("400", "quantity", "accept_erp", SUPERVISOR)
+    ledger.execute(ResolveConflict("400", "quantity", "accept_erp"), SUPERVISOR)
     runner.catch_up()
     assert reader.warnings(relevant_only=True) == []
     cleared = {w.cleared_reason for w in reader.warnings()}
@@ -234,16 +261,20 @@ def test_measuring_point_warnings_clear_when_the_point_answers_again(
     ledger: Ledger, views: tuple[ViewRunner, ViewReader]
 ) -> None:
     runner, reader = views
-    ledger.set_active_order("PRESS-2", "500", ERP, part_no="P-500")
-    ledger.raise_workstation_warning("PRESS-2", "erp_unreachable", "no answer", ERP)
-    ledger.raise_workstation_warning("PRESS-2", "erp_unreachable", "still no answer", ERP)
+    ledger.execute_at_workstation(SetActiveOrder("PRESS-2", "500", part_no="P-500"), ERP)
+    ledger.execute_at_workstation(
+        RaiseWorkstationWarning("PRESS-2", "erp_unreachable", "no answer"), ERP
+    )
+    ledger.execute_at_workstation(
+        RaiseWorkstationWarning("PRESS-2", "erp_unreachable", "still no answer"), ERP
+    )
     runner.catch_up()
     ws = reader.warnings(workstation="PRESS-2")
     assert [(w.message, w.relevant) for w in ws] == [
         ("still no answer", True),
         ("no answer", False),
     ]
-    ledger.set_active_order("PRESS-2", "501", ERP, part_no="P-501")
+    ledger.execute_at_workstation(SetActiveOrder("PRESS-2", "501", part_no="P-501"), ERP)
     runner.catch_up()
     assert reader.warnings(relevant_only=True) == []
     [active] = reader.active_orders()
@@ -254,7 +285,7 @@ def test_a_view_can_be_paused_resumed_and_rebuilt_alone(
     ledger: Ledger, views: tuple[ViewRunner, ViewReader]
 ) -> None:
     runner, reader = views
-    ledger.receive_erp_order(order("600"), ERP)
+    ledger.execute(ReceiveErpOrder(order("600")), ERP)
     runner.pause("plan")
     runner.catch_up()
     pos = ledger.position()
@@ -279,7 +310,7 @@ def test_wait_until_sees_a_write_made_while_a_runner_follows_the_ledger(
     runner.start()
     try:
         for i in range(5):
-            outcome = ledger.receive_erp_order(order(f"70{i}"), ERP)
+            outcome = ledger.execute(ReceiveErpOrder(order(f"70{i}")), ERP)
             assert outcome.position is not None
             assert runner.wait_until(outcome.position, timeout=5)
             assert reader.status(f"70{i}", INTEG) is not None

@@ -25,6 +25,7 @@ from adapters.writeback.service import WritebackService
 from api.app import create_app
 from api.runtime import ApiSettings
 from domain import Actor, Ledger
+from domain.commands import CompleteOrder
 from tests.conftest import Backend
 from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer
 from tests.support.writeback import write_config
@@ -111,7 +112,7 @@ class Floor:
         if "/orders/{order_no}/complete" in paths:
             self.post("sven", f"/orders/{order}/complete", {"at": at.isoformat()})
         else:
-            self.ledger.complete_order(order, Actor("sven", "supervisor", "api"), at=at)
+            self.ledger.execute(CompleteOrder(order, at=at), Actor("sven", "supervisor", "api"))
 
     def sync(self) -> SyncSummary:
         """One inbound pass: Tryton's plan into the ledger."""

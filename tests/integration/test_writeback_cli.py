@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from adapters.settings import Settings, build_ledger
 from api.cli import app
+from domain.commands import SubmitReport
 from tests.support.writeback import OPERATOR, T0, config, work_order, write_config
 from tests.support.writeback_receiver import Receiver
 
@@ -28,10 +29,17 @@ def test_cli_status_run_retry_skip_replay_and_trigger(
     ledger = build_ledger(Settings(database_url=url))  # type: ignore[arg-type]
     try:
         work_order(ledger, "Q-1")
-        ledger.submit_report(
-            "Q-1", "10", OPERATOR, started_at=T0, ended_at=T0 + timedelta(minutes=5), good=1,
-            report_id="R1",
-        )  # fmt: skip
+        ledger.execute(
+            SubmitReport(
+                "Q-1",
+                "10",
+                started_at=T0,
+                ended_at=T0 + timedelta(minutes=5),
+                good=1,
+                report_id="R1",
+            ),
+            OPERATOR,
+        )
     finally:
         ledger.close()
     cli = CliRunner()

@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from adapters.settings import Settings, build_ledger
 from adapters.writeback.pump import Pump
 from domain import Ledger
+from domain.commands import ReceiveErpOrder, RecordResult, ReportQuantity, StartOperation
 from tests.support.writeback import ERP, OPERATOR, an_order, config
 
 PAYLOAD = "=cmd|' /C calc'!A0"
@@ -28,11 +29,14 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 def _write(ledger: Ledger, tmp_path: Path, fmt: str) -> Path:
     """An operator records a result whose serial and batch look like formulas; the pump writes."""
-    ledger.receive_erp_order(an_order("X-1"), ERP, integration="erp")
-    ledger.start_operation("X-1", "10", OPERATOR, integration="erp")
-    ledger.report_quantity("X-1", "10", OPERATOR, good=7, integration="erp")
-    ledger.record_result(
-        "X-1", "10", OPERATOR, passed=True, serial=PAYLOAD, batch="@SUM(1+1)", integration="erp"
+    ledger.execute(ReceiveErpOrder(an_order("X-1"), integration="erp"), ERP)
+    ledger.execute(StartOperation("X-1", "10", integration="erp"), OPERATOR)
+    ledger.execute(ReportQuantity("X-1", "10", good=7, integration="erp"), OPERATOR)
+    ledger.execute(
+        RecordResult(
+            "X-1", "10", passed=True, serial=PAYLOAD, batch="@SUM(1+1)", integration="erp"
+        ),
+        OPERATOR,
     )
     outbox = tmp_path / "outbox"
     dest = {"name": "erp-files", "transport": "files", "outbox": str(outbox), "format": fmt}

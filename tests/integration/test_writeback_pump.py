@@ -12,6 +12,7 @@ import pytest
 from adapters.writeback.pump import Pump
 from adapters.writeback.service import WritebackError, WritebackService
 from domain import Ledger
+from domain.commands import StartOperation, SubmitReport
 from tests.conftest import Backend
 from tests.support.writeback import (
     OPERATOR,
@@ -115,8 +116,8 @@ def test_a_refusal_parks_one_order_the_others_flow_and_retry_and_skip_are_audite
         assert st.backlog == 20
         assert [w[0] for w in warnings_of(ledger, "R-1")] == ["writeback_parked"]
         # the floor goes on with a parked order; its new events wait behind the refusal
-        ledger.start_operation("R-0", "30", OPERATOR, at=T0 + timedelta(hours=2))
-        ledger.start_operation("R-1", "30", OPERATOR, at=T0 + timedelta(hours=2))
+        ledger.execute(StartOperation("R-0", "30", at=T0 + timedelta(hours=2)), OPERATOR)
+        ledger.execute(StartOperation("R-1", "30", at=T0 + timedelta(hours=2)), OPERATOR)
         pump.run_once()
         assert receiver.sequence["R-0"][-1] > 11
         assert svc.status("erp-rest")[0].parked[0].held + svc.status()[0].parked[1].held == 19
@@ -180,10 +181,17 @@ def test_modes_a_b_and_c_send_nothing(tmp_path: Path, receiver: Receiver, mode: 
     pump, svc = Pump(ledger, cfg), WritebackService(ledger, cfg)
     try:
         work_order(ledger, "C-1")
-        ledger.submit_report(
-            "C-1", "10", OPERATOR, started_at=T0, ended_at=T0 + timedelta(minutes=5),
-            good=3, report_id="R1",
-        )  # fmt: skip
+        ledger.execute(
+            SubmitReport(
+                "C-1",
+                "10",
+                started_at=T0,
+                ended_at=T0 + timedelta(minutes=5),
+                good=3,
+                report_id="R1",
+            ),
+            OPERATOR,
+        )
         assert pump.run_once() == {}
         assert "sends nothing" in pump.skipped["erp-rest"]
         assert receiver.requests == 0
@@ -235,10 +243,18 @@ def test_mode_e_sends_a_report_only_when_triggered_and_once_in_effect(
     try:
         work_order(ledger, "E-1")
         for rid in ("R1", "R2"):
-            ledger.submit_report(
-                "E-1", "10", OPERATOR, started_at=T0, ended_at=T0 + timedelta(minutes=90),
-                good=4, scrap={"burr": 1}, report_id=rid,
-            )  # fmt: skip
+            ledger.execute(
+                SubmitReport(
+                    "E-1",
+                    "10",
+                    started_at=T0,
+                    ended_at=T0 + timedelta(minutes=90),
+                    good=4,
+                    scrap={"burr": 1},
+                    report_id=rid,
+                ),
+                OPERATOR,
+            )
         pump.run_once()
         assert receiver.requests == 0
         assert svc.status("erp-rest")[0].backlog == 0

@@ -10,6 +10,16 @@ from typing import Any
 
 from adapters.config import IntegrationsConfig, parse_config
 from domain import Actor, ErpOperation, ErpOrder, Ledger
+from domain.commands import (
+    CompleteOperation,
+    CompleteOrder,
+    PauseOperation,
+    ReceiveErpOrder,
+    RecordResult,
+    ReportQuantity,
+    ResumeOperation,
+    StartOperation,
+)
 from projections.fold import WO
 
 ERP = Actor("erp-sync", "integration", "erp:erp")
@@ -105,26 +115,27 @@ def an_order(order_no: str, quantity: int = 20) -> ErpOrder:
 
 def work_order(ledger: Ledger, order_no: str, *, t: float = 0.0, integration: str = "erp") -> int:
     """Release an order and work it through both operations; returns the floor events made."""
-    ledger.receive_erp_order(an_order(order_no), ERP, integration=integration)
+    ledger.execute(ReceiveErpOrder(an_order(order_no), integration=integration), ERP)
 
     def at(m: float) -> datetime:
         return T0 + timedelta(minutes=t + m)
 
     kw: dict[str, Any] = {"integration": integration}
-    ledger.start_operation(order_no, "10", OPERATOR, at=at(0), **kw)
-    ledger.report_quantity(
-        order_no, "10", OPERATOR, good=8, scrap=1, scrap_reason="burr", at=at(10), **kw
+    ledger.execute(StartOperation(order_no, "10", at=at(0), **kw), OPERATOR)
+    ledger.execute(
+        ReportQuantity(order_no, "10", good=8, scrap=1, scrap_reason="burr", at=at(10), **kw),
+        OPERATOR,
     )
-    ledger.pause_operation(order_no, "10", "tooling", OPERATOR, at=at(12), **kw)
-    ledger.resume_operation(order_no, "10", OPERATOR, at=at(20), **kw)
-    ledger.record_result(
-        order_no, "10", OPERATOR, passed=True, serial=f"S-{order_no}", at=at(25), **kw
+    ledger.execute(PauseOperation(order_no, "10", "tooling", at=at(12), **kw), OPERATOR)
+    ledger.execute(ResumeOperation(order_no, "10", at=at(20), **kw), OPERATOR)
+    ledger.execute(
+        RecordResult(order_no, "10", passed=True, serial=f"S-{order_no}", at=at(25), **kw), OPERATOR
     )
-    ledger.complete_operation(order_no, "10", OPERATOR, at=at(30), **kw)
-    ledger.start_operation(order_no, "20", OPERATOR, at=at(31), **kw)
-    ledger.report_quantity(order_no, "20", OPERATOR, good=8, rework=1, at=at(40), **kw)
-    ledger.complete_operation(order_no, "20", OPERATOR, at=at(45), **kw)
-    ledger.complete_order(order_no, OPERATOR, at=at(46), **kw)
+    ledger.execute(CompleteOperation(order_no, "10", at=at(30), **kw), OPERATOR)
+    ledger.execute(StartOperation(order_no, "20", at=at(31), **kw), OPERATOR)
+    ledger.execute(ReportQuantity(order_no, "20", good=8, rework=1, at=at(40), **kw), OPERATOR)
+    ledger.execute(CompleteOperation(order_no, "20", at=at(45), **kw), OPERATOR)
+    ledger.execute(CompleteOrder(order_no, at=at(46), **kw), OPERATOR)
     return 10
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from domain.ledger import GroupCommit
+from domain.executor import GroupCommit
 
 
 class SlowStore:

@@ -10,6 +10,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain import DomainError, WorkOrder
+from domain.commands import (
+    CancelInErp,
+    Command,
+    CompleteOperation,
+    PauseOperation,
+    ReceiveErpOrder,
+    ReportQuantity,
+    ResolveConflict,
+    ResumeOperation,
+    StartOperation,
+)
 from domain.workorder import ERP_FIELDS
 from tests.factories import ERP, OPERATOR, SUPERVISOR, a_memory_ledger, an_erp_order
 
@@ -23,7 +34,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.ledger = a_memory_ledger()
-        self.ledger.receive_erp_order(an_erp_order(), ERP)
+        self.ledger.execute(ReceiveErpOrder(an_erp_order()), ERP)
         self.good: dict[str, Decimal] = defaultdict(Decimal)
         self.scrap: dict[str, Decimal] = defaultdict(Decimal)
         self.rework: dict[str, Decimal] = defaultdict(Decimal)
@@ -34,11 +45,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def order(self) -> WorkOrder:
         return self.ledger.get_order("WO-1")
 
-    def attempt(self, command, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+    def attempt(self, command: Command) -> bool:
         """Run a command; a refusal must record nothing."""
         before = self.ledger.position()
         try:
-            command(*args, **kwargs)
+            self.ledger.execute(command, OPERATOR)
         except DomainError:
             assert self.ledger.position() == before, "a refused command recorded something"
             return False
@@ -46,33 +57,26 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(op=OPS)
     def start(self, op: str) -> None:
-        if self.attempt(self.ledger.start_operation, "WO-1", op, OPERATOR):
+        if self.attempt(StartOperation("WO-1", op)):
             self.started = True
 
     @rule(op=OPS, reason=st.sampled_from(["M1", "TOOL", ""]))
     def pause(self, op: str, reason: str) -> None:
-        self.attempt(self.ledger.pause_operation, "WO-1", op, reason, OPERATOR)
+        self.attempt(PauseOperation("WO-1", op, reason))
 
     @rule(op=OPS)
     def resume(self, op: str) -> None:
-        self.attempt(self.ledger.resume_operation, "WO-1", op, OPERATOR)
+        self.attempt(ResumeOperation("WO-1", op))
 
     @rule(op=OPS)
     def complete(self, op: str) -> None:
-        if self.attempt(self.ledger.complete_operation, "WO-1", op, OPERATOR):
+        if self.attempt(CompleteOperation("WO-1", op)):
             self.started = True
 
     @rule(op=OPS, good=QTY, scrap=QTY, rework=QTY, reason=st.sampled_from([None, "S1", "S2"]))
     def report(self, op: str, good: int, scrap: int, rework: int, reason: str | None) -> None:
         if self.attempt(
-            self.ledger.report_quantity,
-            "WO-1",
-            op,
-            OPERATOR,
-            good=good,
-            scrap=scrap,
-            scrap_reason=reason,
-            rework=rework,
+            ReportQuantity("WO-1", op, good=good, scrap=scrap, scrap_reason=reason, rework=rework)
         ):
             self.started = True
             self.good[op] += good
@@ -81,20 +85,20 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(quantity=st.integers(min_value=1, max_value=20), priority=st.integers(0, 3))
     def erp_change(self, quantity: int, priority: int) -> None:
-        self.ledger.receive_erp_order(
-            an_erp_order(quantity=Decimal(quantity), priority=priority), ERP
+        self.ledger.execute(
+            ReceiveErpOrder(an_erp_order(quantity=Decimal(quantity), priority=priority)), ERP
         )
 
     @rule()
     def erp_cancel(self) -> None:
-        self.ledger.cancel_in_erp("WO-1", ERP)
+        self.ledger.execute(CancelInErp("WO-1"), ERP)
 
     @precondition(lambda self: bool(self.order().conflicts))
     @rule(data=st.data())
     def resolve(self, data: st.DataObject) -> None:
         field = data.draw(st.sampled_from(sorted(self.order().conflicts)))
         how = data.draw(st.sampled_from(["accept_erp", "keep_floor", "cancel"]))
-        self.ledger.resolve_conflict("WO-1", field, how, SUPERVISOR)
+        self.ledger.execute(ResolveConflict("WO-1", field, how), SUPERVISOR)
 
     @invariant()
     def replaying_the_stored_events_rebuilds_identical_state(self) -> None:

@@ -14,6 +14,7 @@ from adapters.writeback.messages import Message, MessageBuilder
 from adapters.writeback.pump import DestinationPump
 from adapters.writeback.state import PumpState
 from domain import Ledger
+from domain.commands import SubmitReport
 from projections.store import ViewStore
 from tests.support.writeback import MAPS, OPERATOR, T0, config, work_order
 
@@ -51,10 +52,18 @@ def _messages(tmp_path: Path) -> list[Message]:
     cfg = config(tmp_path, [{"name": "r", "transport": "rest", "url": "http://x"}])
     integ = cfg.integrations[0]
     work_order(ledger, "M-1")
-    ledger.submit_report(
-        "M-1", "20", OPERATOR, started_at=T0, ended_at=T0 + timedelta(minutes=30), good=2,
-        scrap={"burr": 1}, report_id="R9",
-    )  # fmt: skip
+    ledger.execute(
+        SubmitReport(
+            "M-1",
+            "20",
+            started_at=T0,
+            ended_at=T0 + timedelta(minutes=30),
+            good=2,
+            scrap={"burr": 1},
+            report_id="R9",
+        ),
+        OPERATOR,
+    )
     ob = outbound_of(integ)
     assert ob is not None
     pump = DestinationPump(ledger, integ, ob.destinations[0], ob,
