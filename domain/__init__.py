@@ -17,8 +17,8 @@ from domain.errors import (
     RowNotFoundError,
 )
 from domain.ledger import AuditFinding, AuditReport, CommandOutcome, HistoryEntry, Ledger
-from domain.values import Actor, ErpOperation, ErpOrder, order_id_for, workstation_id_for
 from domain.state import OperationState, OrderState
+from domain.values import Actor, ErpOperation, ErpOrder, order_id_for, workstation_id_for
 from domain.workorder import Resolution, WorkOrder
 from domain.workstation import Workstation
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -48,6 +48,25 @@ W_ORDER_COMPLETED = "order_completed"
 
 def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as the sortable ISO-8601 text the views and messages show (UTC, microseconds)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def dstr(value: Decimal) -> str:
+    """A decimal as its canonical text (5, 5.0 and 5.00 all give "5")."""
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    return str(value.normalize())
+
+
+def dec(value: Any) -> Decimal:
+    """A decimal from a decimal, a number or its text."""
+    return _dec(value)
 
 
 def _elapsed(since: datetime | None, until: datetime) -> float:

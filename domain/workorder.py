@@ -8,6 +8,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from domain.chain import ChainedAggregate
 from domain.errors import (
     ConflictNotFoundError,
@@ -814,3 +816,30 @@ def _short(value: Any) -> str:
     if isinstance(value, list):
         return f"a routing of {len(value)} operation(s)"
     return str(value)
+
+
+# The stored topic of every WorkOrder event class (derived from the classes: topics are a
+# contract, so a reader can tell order events apart without decoding them).
+ORDER_EVENT_TOPICS: frozenset[str] = frozenset(
+    get_topic(c)
+    for c in vars(WorkOrder).values()
+    if isinstance(c, type) and issubclass(c, WorkOrder.Event) and c is not WorkOrder.Event
+)
+
+
+__all__ = [
+    "ERP_FIELDS",
+    "MAX_CLOCK_SKEW",
+    "ORDER_EVENT_TOPICS",
+    "W_ORDER_CANCELLED",
+    "W_ORDER_COMPLETED",
+    "W_OVER_QUANTITY",
+    "W_UNKNOWN_OPERATION",
+    "OpenConflict",
+    "OperationProgress",
+    "OperationState",
+    "OrderFold",
+    "OrderState",
+    "Resolution",
+    "WorkOrder",
+]

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.base import Logged, View, kind_of
-from projections.fold import event_name
 from projections.store import Db, Listener, ViewStore, connection_errors
 
 log = logging.getLogger("floorledger.projections")
@@ -213,7 +212,7 @@ class ViewRunner:
             if kind is None:
                 continue
             event = mapper.to_domain_event(n)
-            out.append(Logged(n.id, kind, event_name(n.topic), event, str(n.originator_id)))
+            out.append(Logged(n.id, kind[0], kind[1], event, str(n.originator_id)))
         return out
 
     def _step(self, names: Sequence[str]) -> int:

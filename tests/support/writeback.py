@@ -10,7 +10,7 @@ from typing import Any
 
 from adapters.config import IntegrationsConfig, parse_config
 from domain import Actor, ErpOperation, ErpOrder, Ledger
-from projections.fold import WO
+from domain.workorder import ORDER_EVENT_TOPICS
 
 ERP = Actor("erp-sync", "integration", "erp:erp")
 OPERATOR = Actor("anna", "operator", "api")
@@ -137,7 +137,7 @@ def expected_keys(ledger: Ledger, destination: str, kinds: set[str] = FLOOR_KIND
         if not batch:
             return out
         for n in batch:
-            if n.topic.startswith(WO) and n.topic.rsplit(".", 1)[-1] in kinds:
+            if n.topic in ORDER_EVENT_TOPICS and n.topic.rsplit(".", 1)[-1] in kinds:
                 out.append(f"{destination}:{n.originator_id}:{n.originator_version}")
         start = batch[-1].id + 1
 
