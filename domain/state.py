@@ -117,38 +117,46 @@ class OperationProgress:
         return self.run_seconds + _elapsed(self.running_since, at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "op_id": self.op_id,
-            "in_routing": self.in_routing,
-            "state": self.state.value,
-            "started_at": _time(self.started_at),
-            "completed_at": _time(self.completed_at),
-            "running_since": _time(self.running_since),
-            "run_seconds": self.run_seconds,
-            "good": str(self.good),
-            "scrap": {k: str(v) for k, v in self.scrap.items()},
-            "rework": str(self.rework),
-            "results": self.results,
-            "failed_results": self.failed_results,
-            "last_activity": _time(self.last_activity),
-        }
+        """Named keys; values still at their defaults are left out (smaller view rows)."""
+        d: dict[str, Any] = {"op_id": self.op_id, "in_routing": self.in_routing}
+        if self.state is not OperationState.NOT_STARTED:
+            d["state"] = self.state.value
+        for key in ("started_at", "completed_at", "running_since", "last_activity"):
+            value = getattr(self, key)
+            if value is not None:
+                d[key] = value.isoformat()
+        if self.run_seconds:
+            d["run_seconds"] = self.run_seconds
+        if self.good:
+            d["good"] = str(self.good)
+        if self.scrap:
+            d["scrap"] = {k: str(v) for k, v in self.scrap.items()}
+        if self.rework:
+            d["rework"] = str(self.rework)
+        if self.results:
+            d["results"] = self.results
+        if self.failed_results:
+            d["failed_results"] = self.failed_results
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OperationProgress:
+        """The progress :meth:`to_dict` wrote."""
+        get = d.get
         return cls(
             op_id=d["op_id"],
             in_routing=d["in_routing"],
-            state=OperationState(d["state"]),
-            started_at=_parse_time(d["started_at"]),
-            completed_at=_parse_time(d["completed_at"]),
-            running_since=_parse_time(d["running_since"]),
-            run_seconds=float(d["run_seconds"]),
-            good=Decimal(d["good"]),
-            scrap={k: Decimal(v) for k, v in d["scrap"].items()},
-            rework=Decimal(d["rework"]),
-            results=int(d["results"]),
-            failed_results=int(d["failed_results"]),
-            last_activity=_parse_time(d["last_activity"]),
+            state=OperationState(get("state", "not_started")),
+            started_at=_parse_time(get("started_at")),
+            completed_at=_parse_time(get("completed_at")),
+            running_since=_parse_time(get("running_since")),
+            run_seconds=float(get("run_seconds", 0.0)),
+            good=Decimal(get("good", 0)),
+            scrap={k: Decimal(v) for k, v in get("scrap", {}).items()},
+            rework=Decimal(get("rework", 0)),
+            results=int(get("results", 0)),
+            failed_results=int(get("failed_results", 0)),
+            last_activity=_parse_time(get("last_activity")),
         )
 
 
@@ -418,7 +426,8 @@ class OrderFold:
             "integration": self.integration,
             "order_no": self.order_no,
             "version": self.version,
-            "erp": _erp_to_json(self.erp),
+            # the ERP's values are written only when they differ from the floor's
+            "erp": None if self.erp == self.floor else _erp_to_json(self.erp),
             "floor": _erp_to_json(self.floor),
             "unit_factors": {k: str(v) for k, v in self.unit_factors.items()},
             "state": self.state.value,
@@ -447,12 +456,13 @@ class OrderFold:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OrderFold:
         """The state :meth:`to_dict` wrote."""
+        floor = _erp_from_json(d["floor"])
         return cls(
             integration=d["integration"],
             order_no=d["order_no"],
             version=int(d["version"]),
-            erp=_erp_from_json(d["erp"]),
-            floor=_erp_from_json(d["floor"]),
+            erp=dict(floor) if d["erp"] is None else _erp_from_json(d["erp"]),
+            floor=floor,
             unit_factors={k: Decimal(v) for k, v in d["unit_factors"].items()},
             state=OrderState(d["state"]),
             operations={k: OperationProgress.from_dict(v) for k, v in d["operations"].items()},
