@@ -60,6 +60,17 @@ def logged(position: int, topic: str, event: Any) -> Logged | None:
     return Logged(position, kind[0], kind[1], event, str(event.originator_id))
 
 
+class StaleViewError(Exception):
+    """A view holds order state written by an older floorledger: it must be rebuilt."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__(
+            f"the {view} view holds order state in an older format; "
+            f"rebuild it with `floorledger views rebuild {view}`"
+        )
+        self.view = view
+
+
 class View(ABC):
     """A read model: its tables, how it folds a batch of events, and how it is dropped."""
 
@@ -122,7 +133,10 @@ class OrderView(View):
                 f"SELECT order_key, snap FROM {self.snapshot_table} WHERE order_key IN {{in}}",
                 missing,
             ):
-                cache[key] = OrderFold.from_dict(json.loads(snap))
+                data = json.loads(snap)
+                if not isinstance(data, dict):
+                    raise StaleViewError(self.name)
+                cache[key] = OrderFold.from_dict(data)
         return {k: cache[k] for k in keys if k in cache}
 
     def apply_batch(self, db: Db, events: Sequence[Logged]) -> None:
