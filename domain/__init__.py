@@ -17,8 +17,9 @@ from domain.errors import (
     RowNotFoundError,
 )
 from domain.ledger import AuditFinding, AuditReport, CommandOutcome, HistoryEntry, Ledger
+from domain.state import OperationState, OrderState
 from domain.values import Actor, ErpOperation, ErpOrder, order_id_for, workstation_id_for
-from domain.workorder import OperationState, OrderState, Resolution, WorkOrder
+from domain.workorder import Resolution, WorkOrder
 from domain.workstation import Workstation
 
 __all__ = [

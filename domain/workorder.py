@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from eventsourcing.utils import get_topic
 
 from domain.chain import ChainedAggregate
 from domain.errors import (
@@ -16,6 +17,17 @@ from domain.errors import (
     OperationStateError,
     OrderStateError,
     RowNotFoundError,
+)
+from domain.state import (
+    W_ORDER_CANCELLED,
+    W_ORDER_COMPLETED,
+    W_OVER_QUANTITY,
+    W_UNKNOWN_OPERATION,
+    OpenConflict,
+    OperationProgress,
+    OperationState,
+    OrderFold,
+    OrderState,
 )
 from domain.values import (
     Actor,
@@ -28,20 +40,6 @@ from domain.values import (
     text,
     unit_factor,
 )
-
-
-class OrderState(StrEnum):
-    RELEASED = "released"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-class OperationState(StrEnum):
-    NOT_STARTED = "not_started"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
 
 
 class Resolution(StrEnum):
@@ -65,44 +63,7 @@ ERP_FIELDS = (
     "status",
 )
 
-# Warning codes raised by floor actions (warn, don't block).
-W_UNKNOWN_OPERATION = "unknown_operation"
-W_OVER_QUANTITY = "over_quantity"
-W_ORDER_CANCELLED = "order_cancelled"
-W_ORDER_COMPLETED = "order_completed"
-
 MAX_CLOCK_SKEW = timedelta(hours=1)
-
-
-@dataclass
-class OperationProgress:
-    """The floor's state of one operation (derived from events, never stored as such)."""
-
-    op_id: str
-    in_routing: bool
-    state: OperationState = OperationState.NOT_STARTED
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    running_since: datetime | None = None
-    run_seconds: float = 0.0
-    good: Decimal = Decimal(0)
-    scrap: dict[str, Decimal] = field(default_factory=dict)
-    rework: Decimal = Decimal(0)
-    results: int = 0
-    failed_results: int = 0
-
-    @property
-    def scrap_total(self) -> Decimal:
-        return sum(self.scrap.values(), Decimal(0))
-
-
-@dataclass
-class OpenConflict:
-    field: str
-    erp_value: Any
-    floor_value: Any
-    raised_at: datetime
-    raised_version: int
 
 
 def _tz_aware(field_name: str, value: datetime | None, now: datetime) -> datetime:
@@ -146,6 +107,10 @@ class WorkOrder(ChainedAggregate):
             }
             return {k: v for k, v in vars(self).items() if k not in skip}
 
+        def apply(self, aggregate: Any) -> None:
+            """How the event changes the order: the one fold in domain/state.py."""
+            aggregate.folded.fold(self)
+
     # ---------------------------------------------------------------- ERP events
 
     class Released(Event, ChainedAggregate.Created):
@@ -167,33 +132,6 @@ class WorkOrder(ChainedAggregate):
                 f"{len(self.routing)} operation(s)"
             )
 
-        def apply(self, aggregate: Any) -> None:
-            o: WorkOrder = aggregate
-            o.integration = self.integration
-            o.order_no = self.order_no
-            o.erp = {
-                "part_no": self.part_no,
-                "description": self.description,
-                "quantity": self.quantity,
-                "unit": self.unit,
-                "due_date": self.due_date,
-                "priority": self.priority,
-                "work_centre": self.work_centre,
-                "routing": list(self.routing),
-                "status": "released",
-            }
-            o.floor = dict(o.erp)
-            o.unit_factors = dict(self.unit_factors)
-            o.state = OrderState.RELEASED
-            o.operations = {}
-            o._sync_routing()
-            o.floor_activity = False
-            o.conflicts = {}
-            o.warnings = 0
-            o.script_rows = {}
-            o.reports = 0
-            o.last_activity = None
-
     class ChangedInErp(Event):
         """The ERP changed the order and the change applies directly (no floor activity yet,
         or the ERP now agrees with what the floor already has)."""
@@ -204,15 +142,6 @@ class WorkOrder(ChainedAggregate):
             parts = [f"{c['field']} {c['old']!s} → {c['new']!s}" for c in self.changes]
             return "changed in the ERP: " + "; ".join(parts)
 
-        def apply(self, aggregate: Any) -> None:
-            o: WorkOrder = aggregate
-            for c in self.changes:
-                o.erp[c["field"]] = c["new"]
-                o.floor[c["field"]] = c["new"]
-            if o.floor["status"] == "released" and o.state == OrderState.CANCELLED:
-                o.state = OrderState.IN_PROGRESS if o.floor_activity else OrderState.RELEASED
-            o._sync_routing()
-
     class CancelledInErp(Event):
         """The ERP cancelled an order with no floor activity."""
 
@@ -221,23 +150,10 @@ class WorkOrder(ChainedAggregate):
         def summary(self) -> str:
             return "cancelled in the ERP" + (f": {self.reason}" if self.reason else "")
 
-        def apply(self, aggregate: Any) -> None:
-            o: WorkOrder = aggregate
-            o.erp["status"] = "cancelled"
-            o.floor["status"] = "cancelled"
-            o.state = OrderState.CANCELLED
-
     # ---------------------------------------------------------------- floor events
 
     class FloorEvent(Event):
         occurred_at: datetime
-
-        def apply(self, aggregate: Any) -> None:
-            o: WorkOrder = aggregate
-            o.floor_activity = True
-            if o.state == OrderState.RELEASED:
-                o.state = OrderState.IN_PROGRESS
-            o.last_activity = self.occurred_at
 
     class OperationStarted(FloorEvent):
         """An operator started an operation."""
@@ -246,13 +162,6 @@ class WorkOrder(ChainedAggregate):
 
         def summary(self) -> str:
             return f"operation {self.op_id} started"
-
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            op = aggregate.progress(self.op_id)
-            op.state = OperationState.RUNNING
-            op.started_at = op.started_at or self.occurred_at
-            op.running_since = self.occurred_at
 
     class OperationPaused(FloorEvent):
         """An operator paused a running operation, giving a stop reason."""
@@ -263,13 +172,6 @@ class WorkOrder(ChainedAggregate):
         def summary(self) -> str:
             return f"operation {self.op_id} paused ({self.reason_code})"
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            op = aggregate.progress(self.op_id)
-            op.run_seconds += _elapsed(op.running_since, self.occurred_at)
-            op.running_since = None
-            op.state = OperationState.PAUSED
-
     class OperationResumed(FloorEvent):
         """An operator resumed a paused operation."""
 
@@ -277,12 +179,6 @@ class WorkOrder(ChainedAggregate):
 
         def summary(self) -> str:
             return f"operation {self.op_id} resumed"
-
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            op = aggregate.progress(self.op_id)
-            op.state = OperationState.RUNNING
-            op.running_since = self.occurred_at
 
     class QuantityReported(FloorEvent):
         """Good, scrap and rework quantities reported on an operation (in the order's unit)."""
@@ -302,15 +198,6 @@ class WorkOrder(ChainedAggregate):
             if self.rework:
                 parts.append(f"rework {self.rework}")
             return f"operation {self.op_id} reported " + ", ".join(parts)
-
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            op = aggregate.progress(self.op_id)
-            op.good += self.good
-            op.rework += self.rework
-            if self.scrap:
-                reason = self.scrap_reason or ""
-                op.scrap[reason] = op.scrap.get(reason, Decimal(0)) + self.scrap
 
     class ResultRecorded(FloorEvent):
         """A quality result: pass/fail, characteristic and measured value, serial or batch."""
@@ -337,13 +224,6 @@ class WorkOrder(ChainedAggregate):
             )
             return f"operation {self.op_id} {what}: {verdict}{extra}"
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            op = aggregate.progress(self.op_id)
-            op.results += 1
-            if self.passed is False:
-                op.failed_results += 1
-
     class OperationCompleted(FloorEvent):
         """An operator completed an operation."""
 
@@ -352,25 +232,11 @@ class WorkOrder(ChainedAggregate):
         def summary(self) -> str:
             return f"operation {self.op_id} completed"
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            op = aggregate.progress(self.op_id)
-            op.run_seconds += _elapsed(op.running_since, self.occurred_at)
-            op.running_since = None
-            op.state = OperationState.COMPLETED
-            op.completed_at = self.occurred_at
-            aggregate.script_rows[f"op:{self.op_id}:{self.originator_version}"] = False
-
     class OrderCompleted(FloorEvent):
         """The floor completed the order."""
 
         def summary(self) -> str:
             return "order completed on the floor"
-
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            if aggregate.state != OrderState.CANCELLED:
-                aggregate.state = OrderState.COMPLETED
 
     class ReportSubmitted(FloorEvent):
         """An operator's report of times and amounts for the ERP."""
@@ -392,11 +258,6 @@ class WorkOrder(ChainedAggregate):
                 f"rework {self.rework}"
             )
 
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.script_rows[f"report:{self.report_id}"] = False
-            aggregate.reports += 1
-
     class RowKeyed(Event):
         """A report-script row was keyed into the ERP by hand."""
 
@@ -404,9 +265,6 @@ class WorkOrder(ChainedAggregate):
 
         def summary(self) -> str:
             return f"report-script row {self.row_id} marked as keyed into the ERP"
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.script_rows[self.row_id] = True
 
     class WritebackDecided(Event):
         """A supervisor decided about a message the ERP refused: send it again, or skip it."""
@@ -447,17 +305,6 @@ class WorkOrder(ChainedAggregate):
                 f"floor has {_short(self.floor_value)}"
             )
 
-        def apply(self, aggregate: Any) -> None:
-            o: WorkOrder = aggregate
-            o.erp[self.field] = self.erp_value
-            o.conflicts[self.field] = OpenConflict(
-                field=self.field,
-                erp_value=self.erp_value,
-                floor_value=self.floor_value,
-                raised_at=self.timestamp,
-                raised_version=self.originator_version,
-            )
-
     class ConflictWithdrawn(Event):
         """The ERP changed the field back to the floor's value; the conflict closes by itself."""
 
@@ -467,10 +314,6 @@ class WorkOrder(ChainedAggregate):
         def summary(self) -> str:
             back = _short(self.erp_value)
             return f"conflict on {self.field} withdrawn: the ERP is back to {back}"
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.erp[self.field] = self.erp_value
-            aggregate.conflicts.pop(self.field, None)
 
     class ConflictResolved(Event):
         """A supervisor settled a conflict: accept the ERP change, keep the floor values, cancel."""
@@ -491,21 +334,6 @@ class WorkOrder(ChainedAggregate):
                 f" — {self.note}" if self.note else ""
             )
 
-        def apply(self, aggregate: Any) -> None:
-            o: WorkOrder = aggregate
-            o.conflicts.pop(self.field, None)
-            if self.resolution == Resolution.ACCEPT_ERP:
-                o.floor[self.field] = self.erp_value
-                if self.field == "status" and self.erp_value == "cancelled":
-                    o.state = OrderState.CANCELLED
-                elif self.field == "status" and o.state == OrderState.CANCELLED:
-                    # The ERP released the order again and the supervisor agreed.
-                    o.state = OrderState.IN_PROGRESS if o.floor_activity else OrderState.RELEASED
-                o._sync_routing()
-            elif self.resolution == Resolution.CANCEL:
-                o.floor["status"] = "cancelled"
-                o.state = OrderState.CANCELLED
-
     class WarningRaised(Event):
         """An integration warning about this order (warn, don't block)."""
 
@@ -516,29 +344,67 @@ class WorkOrder(ChainedAggregate):
         def summary(self) -> str:
             return f"warning {self.code}: {self.message}"
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.warnings += 1
-
     # ---------------------------------------------------------------- state
 
-    integration: str
-    order_no: str
-    erp: dict[str, Any]
-    floor: dict[str, Any]
-    unit_factors: dict[str, Decimal]
-    state: OrderState
-    operations: dict[str, OperationProgress]
-    floor_activity: bool
-    conflicts: dict[str, OpenConflict]
-    warnings: int
-    script_rows: dict[str, bool]
-    reports: int
-    last_activity: datetime | None
+    folded: OrderFold  # everything the events say about the order (domain/state.py)
 
     def __init__(self) -> None:
-        pass
+        self.folded = OrderFold()
 
     # ---------------------------------------------------------------- reading
+
+    @property
+    def integration(self) -> str:
+        return self.folded.integration
+
+    @property
+    def order_no(self) -> str:
+        return self.folded.order_no
+
+    @property
+    def erp(self) -> dict[str, Any]:
+        return self.folded.erp
+
+    @property
+    def floor(self) -> dict[str, Any]:
+        return self.folded.floor
+
+    @property
+    def unit_factors(self) -> dict[str, Decimal]:
+        return self.folded.unit_factors
+
+    @property
+    def state(self) -> OrderState:
+        return self.folded.state
+
+    @property
+    def operations(self) -> dict[str, OperationProgress]:
+        return self.folded.operations
+
+    @property
+    def floor_activity(self) -> bool:
+        return self.folded.floor_activity
+
+    @property
+    def conflicts(self) -> dict[str, OpenConflict]:
+        return self.folded.conflicts
+
+    @property
+    def warnings(self) -> int:
+        """How many warnings were ever raised on the order."""
+        return self.folded.warnings_total
+
+    @property
+    def script_rows(self) -> dict[str, bool]:
+        return self.folded.script_rows
+
+    @property
+    def reports(self) -> int:
+        return self.folded.reports
+
+    @property
+    def last_activity(self) -> datetime | None:
+        return self.folded.last_activity
 
     @property
     def quantity(self) -> Decimal:
@@ -555,33 +421,16 @@ class WorkOrder(ChainedAggregate):
         return [ErpOperation.from_dict(d) for d in self.floor["routing"]]
 
     def routing_ids(self) -> list[str]:
-        return [str(d["op_id"]) for d in self.floor["routing"]]
+        return self.folded.routing_ids()
 
     def progress(self, op_id: str) -> OperationProgress:
         """The progress of an operation, tracked even when it is not in the routing."""
-        op = self.operations.get(op_id)
-        if op is None:
-            op = OperationProgress(op_id=op_id, in_routing=op_id in self.routing_ids())
-            self.operations[op_id] = op
-        return op
-
-    def _sync_routing(self) -> None:
-        ids = self.routing_ids()
-        for op_id in ids:
-            if op_id not in self.operations:
-                self.operations[op_id] = OperationProgress(op_id=op_id, in_routing=True)
-        known = set(ids)
-        for op_id, op in self.operations.items():
-            op.in_routing = op_id in known
+        return self.folded.progress(op_id)
 
     @property
     def good_total(self) -> Decimal:
         """Good quantity of the order: that of the last routing operation with any report."""
-        for op_id in reversed(self.routing_ids()):
-            op = self.operations.get(op_id)
-            if op is not None and (op.good or op.state != OperationState.NOT_STARTED):
-                return op.good
-        return sum((op.good for op in self.operations.values()), Decimal(0))
+        return self.folded.good_total()
 
     # ---------------------------------------------------------------- ERP commands
 
@@ -960,17 +809,37 @@ class WorkOrder(ChainedAggregate):
         self._trigger(self.RowKeyed, actor, row_id=row_id)
 
     def progress_state(self, op_id: str) -> OperationState:
-        op = self.operations.get(op_id)
-        return op.state if op else OperationState.NOT_STARTED
-
-
-def _elapsed(since: datetime | None, until: datetime) -> float:
-    if since is None:
-        return 0.0
-    return max(0.0, (until - since).total_seconds())
+        return self.folded.progress_state(op_id)
 
 
 def _short(value: Any) -> str:
     if isinstance(value, list):
         return f"a routing of {len(value)} operation(s)"
     return str(value)
+
+
+# The stored topic of every WorkOrder event class (derived from the classes: topics are a
+# contract, so a reader can tell order events apart without decoding them).
+ORDER_EVENT_TOPICS: frozenset[str] = frozenset(
+    get_topic(c)
+    for c in vars(WorkOrder).values()
+    if isinstance(c, type) and issubclass(c, WorkOrder.Event) and c is not WorkOrder.Event
+)
+
+
+__all__ = [
+    "ERP_FIELDS",
+    "MAX_CLOCK_SKEW",
+    "ORDER_EVENT_TOPICS",
+    "W_ORDER_CANCELLED",
+    "W_ORDER_COMPLETED",
+    "W_OVER_QUANTITY",
+    "W_UNKNOWN_OPERATION",
+    "OpenConflict",
+    "OperationProgress",
+    "OperationState",
+    "OrderFold",
+    "OrderState",
+    "Resolution",
+    "WorkOrder",
+]

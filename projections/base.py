@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from projections.fold import WO, WS, Snapshot, event_name
+from eventsourcing.utils import get_topic
+
+from domain.state import Change, OrderFold
+from domain.workorder import WorkOrder
+from domain.workstation import Workstation
 from projections.store import Db
 
 ORDER = "order"
 WORKSTATION = "workstation"
+
+
+def event_topics(aggregate: type[Any]) -> dict[str, str]:
+    """Stored topic → event class name, for every event class an aggregate declares."""
+    base = aggregate.Event
+    return {
+        get_topic(c): c.__name__
+        for c in vars(aggregate).values()
+        if isinstance(c, type) and issubclass(c, base) and c is not base
+    }
+
+
+# Which aggregate each stored topic belongs to, derived from the event classes themselves.
+_KINDS: dict[str, tuple[str, str]] = {
+    **{t: (ORDER, n) for t, n in event_topics(WorkOrder).items()},
+    **{t: (WORKSTATION, n) for t, n in event_topics(Workstation).items()},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,20 +47,28 @@ class Logged:
     key: str  # the aggregate id as text (the views' order key)
 
 
-def kind_of(topic: str) -> str | None:
-    """Which aggregate a topic belongs to, or None for events the views ignore (receipts)."""
-    if topic.startswith(WO):
-        return ORDER
-    if topic.startswith(WS):
-        return WORKSTATION
-    return None
+def kind_of(topic: str) -> tuple[str, str] | None:
+    """(aggregate kind, event class name) of a stored topic, or None for events the views
+    ignore (receipts)."""
+    return _KINDS.get(topic)
 
 
 def logged(position: int, topic: str, event: Any) -> Logged | None:
     kind = kind_of(topic)
     if kind is None:
         return None
-    return Logged(position, kind, event_name(topic), event, str(event.originator_id))
+    return Logged(position, kind[0], kind[1], event, str(event.originator_id))
+
+
+class StaleViewError(Exception):
+    """A view holds order state written by an older floorledger: it must be rebuilt."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__(
+            f"the {view} view holds order state in an older format; "
+            f"rebuild it with `floorledger views rebuild {view}`"
+        )
+        self.view = view
 
 
 class View(ABC):
@@ -70,7 +100,8 @@ class View(ABC):
 
 
 class OrderView(View):
-    """A view that keeps a snapshot of every order's state in its own table.
+    """A view that keeps every order's state (the domain's :class:`OrderFold`, by name, as
+    JSON) in its own table, and folds each order event into it with the domain's one fold.
 
     Snapshots of the orders a batch touches are loaded once (or taken from a memory cache
     that is valid while this process is the only writer), folded, and written back with one
@@ -81,7 +112,7 @@ class OrderView(View):
     cache_size: int = 50_000
 
     def __init__(self) -> None:
-        self._cache: dict[str, Snapshot] = {}
+        self._cache: dict[str, OrderFold] = {}
 
     def snapshot_ddl(self) -> str:
         return (
@@ -92,7 +123,7 @@ class OrderView(View):
     def reset(self) -> None:
         self._cache = {}
 
-    def _load(self, db: Db, keys: list[str]) -> dict[str, Snapshot]:
+    def _load(self, db: Db, keys: list[str]) -> dict[str, OrderFold]:
         cache = self._cache
         missing = [k for k in keys if k not in cache]
         if missing:
@@ -102,13 +133,16 @@ class OrderView(View):
                 f"SELECT order_key, snap FROM {self.snapshot_table} WHERE order_key IN {{in}}",
                 missing,
             ):
-                cache[key] = Snapshot.loads(snap)
+                data = json.loads(snap)
+                if not isinstance(data, dict):
+                    raise StaleViewError(self.name)
+                cache[key] = OrderFold.from_dict(data)
         return {k: cache[k] for k in keys if k in cache}
 
     def apply_batch(self, db: Db, events: Sequence[Logged]) -> None:
         keys = list(dict.fromkeys(e.key for e in events if e.kind == ORDER))
         snaps = self._load(db, keys)
-        touched: dict[str, Snapshot] = {}
+        touched: dict[str, OrderFold] = {}
         for item in events:
             if item.kind != ORDER:
                 self.on_other(db, item)
@@ -116,28 +150,30 @@ class OrderView(View):
             key = item.key
             snap = snaps.get(key)
             if snap is None:
-                snap = Snapshot()
-                snap.integration = item.event.integration
-                snap.order_no = item.event.order_no
+                snap = OrderFold(integration=item.event.integration, order_no=item.event.order_no)
                 snaps[key] = snap
                 self._cache[key] = snap
-            cleared = snap.apply(item.name, item.event)
+            change = snap.fold(item.event)
             touched[key] = snap
-            self.on_event(item, snap, cleared)
+            self.on_event(item, snap, change)
         self.write(db, touched)
         if touched:
             db.executemany(
                 f"INSERT INTO {self.snapshot_table} (order_key, snap) VALUES (?, ?) "
                 "ON CONFLICT (order_key) DO UPDATE SET snap = excluded.snap",
-                [(k, s.dumps()) for k, s in touched.items()],
+                [(k, _dumps(s.to_dict())) for k, s in touched.items()],
             )
 
-    def on_event(self, item: Logged, snap: Snapshot, cleared: list[tuple[int, str]]) -> None:
-        """Called after each order event is folded into ``snap`` (for per-event rows)."""
+    def on_event(self, item: Logged, snap: OrderFold, change: Change) -> None:
+        """Called after each order event is folded into ``snap``, with what else it did."""
 
     def on_other(self, db: Db, item: Logged) -> None:
         """Called for each non-order event (workstations)."""
 
     @abstractmethod
-    def write(self, db: Db, touched: dict[str, Snapshot]) -> None:
+    def write(self, db: Db, touched: dict[str, OrderFold]) -> None:
         """Write the view rows of the orders this batch changed (and any per-event rows)."""
+
+
+def _dumps(d: dict[str, Any]) -> str:
+    return json.dumps(d, separators=(",", ":"))

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from domain.state import ConflictChange, conflict_change
 from projections.base import ORDER, Logged, View
-from projections.fold import iso, plain
 from projections.store import Db
+from projections.values import iso, plain
 
 T_CONFLICTS = "fl_conflicts"
 
@@ -35,7 +36,6 @@ _COLUMNS = (
     "resolved_at",
     "position",
 )
-_CONFLICT_EVENTS = frozenset({"ConflictRaised", "ConflictWithdrawn", "ConflictResolved"})
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,15 @@ class ConflictsView(View):
         ]
 
     def apply_batch(self, db: Db, events: Sequence[Logged]) -> None:
-        items = [e for e in events if e.kind == ORDER and e.name in _CONFLICT_EVENTS]
+        items: list[tuple[Logged, ConflictChange]] = []
+        for item in events:
+            if item.kind == ORDER:
+                change = conflict_change(item.event)
+                if change is not None:
+                    items.append((item, change))
         if not items:
             return
-        keys = list(dict.fromkeys(i.key for i in items))
+        keys = list(dict.fromkeys(i.key for i, _ in items))
         rows: dict[str, list[Any]] = {}
         open_by_field: dict[tuple[str, str], str] = {}
         for r in db.query_in(
@@ -100,14 +105,14 @@ class ConflictsView(View):
             rows[r[0]] = list(r)
             open_by_field[(r[1], r[4])] = r[0]
         changed: dict[str, list[Any]] = {}
-        for i in items:
+        for i, c in items:
             e = i.event
             at = iso(e.timestamp)
-            cid = open_by_field.get((i.key, e.field))
-            if i.name == "ConflictRaised":
+            cid = open_by_field.get((i.key, c.field))
+            if c.outcome == "raised":
                 if cid is not None:
                     row = rows[cid]
-                    row[5] = json.dumps(plain(e.erp_value))
+                    row[5] = json.dumps(plain(c.erp_value))
                     row[10] = at
                 else:
                     cid = f"{i.key}:{e.originator_version}"
@@ -116,9 +121,9 @@ class ConflictsView(View):
                         i.key,
                         e.integration,
                         e.order_no,
-                        e.field,
-                        json.dumps(plain(e.erp_value)),
-                        json.dumps(plain(e.floor_value)),
+                        c.field,
+                        json.dumps(plain(c.erp_value)),
+                        json.dumps(plain(c.floor_value)),
                         OPEN,
                         at,
                         e.actor_id,
@@ -131,23 +136,23 @@ class ConflictsView(View):
                         i.position,
                     ]
                     rows[cid] = row
-                    open_by_field[(i.key, e.field)] = cid
+                    open_by_field[(i.key, c.field)] = cid
                 changed[cid] = row
                 continue
             if cid is None:
                 continue  # nothing open on that field: the event has nothing to settle
             row = rows[cid]
-            del open_by_field[(i.key, e.field)]
+            del open_by_field[(i.key, c.field)]
             row[10] = at
             row[13:16] = [e.actor_id, e.actor_role, at]
-            if i.name == "ConflictWithdrawn":
-                row[5] = json.dumps(plain(e.erp_value))
+            if c.outcome == "withdrawn":
+                row[5] = json.dumps(plain(c.erp_value))
                 row[7] = WITHDRAWN
                 row[11] = WITHDRAWN
             else:
                 row[7] = RESOLVED
-                row[11] = e.resolution
-                row[12] = e.note
+                row[11] = c.resolution
+                row[12] = c.note
             changed[cid] = row
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
         db.executemany(

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain.state import OrderFold
+from domain.workstation import Workstation
 from projections.base import Logged, OrderView
-from projections.fold import Snapshot, dec, iso
 from projections.store import Db
+from projections.values import dec, dstr, iso
 
 T_PLAN_SNAP = "fl_plan_snap"
 T_PLAN_OPS = "fl_plan_ops"
@@ -80,14 +82,15 @@ class WorkCentrePlan:
     entries: list[PlanEntry] = field(default_factory=list)
 
 
-def _op_rows(key: str, s: Snapshot) -> list[tuple[Any, ...]]:
+def _op_rows(key: str, s: OrderFold) -> list[tuple[Any, ...]]:
     if not s.is_open:
         return []
     f = s.floor
+    quantity = dstr(s.quantity)
     rows = []
     for seq, d in enumerate(s.routing):
         op_id = str(d["op_id"])
-        o = s.ops.get(op_id)
+        o = s.operations.get(op_id)
         rows.append(
             (
                 key,
@@ -98,16 +101,16 @@ def _op_rows(key: str, s: Snapshot) -> list[tuple[Any, ...]]:
                 s.order_no,
                 f.get("part_no", ""),
                 f.get("description", ""),
-                f.get("quantity", "0"),
+                quantity,
                 f.get("unit", ""),
                 f.get("due_date"),
                 int(f.get("priority") or 0),
-                s.state,
+                s.state.value,
                 str(d.get("name", "")),
-                o[0] if o else "not_started",
+                o.state.value if o else "not_started",
                 str(d.get("setup_time", "0")),
                 str(d.get("run_time_per_unit", "0")),
-                o[5] if o else "0",
+                dstr(o.good) if o else "0",
             )
         )
     return rows
@@ -143,7 +146,7 @@ class PlanView(OrderView):
 
     def on_other(self, db: Db, item: Logged) -> None:
         e = item.event
-        if item.name == "ActiveOrderChanged":
+        if isinstance(e, Workstation.ActiveOrderChanged):
             self._active[e.name] = (
                 e.name,
                 e.integration,
@@ -152,10 +155,10 @@ class PlanView(OrderView):
                 iso(e.timestamp),
                 e.actor_id,
             )
-        elif item.name == "Registered" and e.name not in self._active:
+        elif isinstance(e, Workstation.Registered) and e.name not in self._active:
             self._active[e.name] = (e.name, None, None, None, iso(e.timestamp), e.actor_id)
 
-    def write(self, db: Db, touched: dict[str, Snapshot]) -> None:
+    def write(self, db: Db, touched: dict[str, OrderFold]) -> None:
         if touched:
             keys = list(touched)
             db.execute_in(f"DELETE FROM {T_PLAN_OPS} WHERE order_key IN {{in}}", keys)

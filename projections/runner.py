@@ -18,7 +18,6 @@ from typing import Any
 
 from projections.base import Logged, View, kind_of
 from projections.db import Database, Db, Listener, connection_errors
-from projections.fold import event_name
 
 log = logging.getLogger("floorledger.projections")
 
@@ -216,7 +215,7 @@ class ViewRunner:
             if kind is None:
                 continue
             event = mapper.to_domain_event(n)
-            out.append(Logged(n.id, kind, event_name(n.topic), event, str(n.originator_id)))
+            out.append(Logged(n.id, kind[0], kind[1], event, str(n.originator_id)))
         return out
 
     def _step(self, names: Sequence[str]) -> int:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain.state import Change, OrderFold
 from projections.base import Logged, OrderView
-from projections.fold import Snapshot, dec, dstr, iso
 from projections.store import Db
+from projections.values import dec, dstr, iso
 
 T_SCRIPT_SNAP = "fl_script_snap"
 T_SCRIPT = "fl_script_rows"
@@ -117,69 +118,41 @@ class ScriptView(OrderView):
         self._new = {}
         self._keyed = []
 
-    def on_event(self, item: Logged, snap: Snapshot, cleared: list[tuple[int, str]]) -> None:
+    def on_event(self, item: Logged, snap: OrderFold, change: Change) -> None:
         e = item.event
-        if item.name == "ReportSubmitted":
-            scrap = {str(k): dec(v) for k, v in e.scrap.items()}
-            row_id = f"report:{e.report_id}"
-            self._new[(item.key, row_id)] = [
+        row = change.script_row
+        if row is not None:
+            self._new[(item.key, row.row_id)] = [
                 item.key,
-                row_id,
+                row.row_id,
                 item.position,
-                "report",
-                e.integration,
-                e.order_no,
-                e.op_id,
-                snap.work_centre_of(e.op_id),
-                iso(e.started_at),
-                iso(e.ended_at),
-                max(0.0, (e.ended_at - e.started_at).total_seconds()),
-                dstr(e.good),
-                json.dumps({k: dstr(v) for k, v in scrap.items()}),
-                dstr(sum(scrap.values(), Decimal(0))),
-                dstr(e.rework),
+                row.kind,
+                snap.integration,
+                snap.order_no,
+                row.op_id,
+                snap.work_centre_of(row.op_id),
+                iso(row.started_at),
+                iso(row.ended_at),
+                row.duration_s,
+                dstr(row.good),
+                json.dumps({k: dstr(v) for k, v in row.scrap.items()}),
+                dstr(sum(row.scrap.values(), Decimal(0))),
+                dstr(row.rework),
                 e.actor_id,
-                e.note,
+                row.note,
                 iso(e.timestamp),
                 0,
                 None,
                 None,
             ]
-        elif item.name == "OperationCompleted":
-            o = snap.op(e.op_id)
-            row_id = f"op:{e.op_id}:{e.originator_version}"
-            scrap = {str(k): dec(v) for k, v in o[6].items()}
-            self._new[(item.key, row_id)] = [
-                item.key,
-                row_id,
-                item.position,
-                "operation",
-                e.integration,
-                e.order_no,
-                e.op_id,
-                snap.work_centre_of(e.op_id),
-                o[1] or o[2],
-                o[2],
-                float(o[4]),
-                o[5],
-                json.dumps({k: dstr(v) for k, v in scrap.items()}),
-                dstr(sum(scrap.values(), Decimal(0))),
-                o[7],
-                e.actor_id,
-                "",
-                iso(e.timestamp),
-                0,
-                None,
-                None,
-            ]
-        elif item.name == "RowKeyed":
-            pending = self._new.get((item.key, e.row_id))
+        elif change.keyed_row is not None:
+            pending = self._new.get((item.key, change.keyed_row))
             if pending is not None:
                 pending[18:21] = [1, iso(e.timestamp), e.actor_id]
             else:
-                self._keyed.append((iso(e.timestamp), e.actor_id, item.key, e.row_id))
+                self._keyed.append((iso(e.timestamp), e.actor_id, item.key, change.keyed_row))
 
-    def write(self, db: Db, touched: dict[str, Snapshot]) -> None:
+    def write(self, db: Db, touched: dict[str, OrderFold]) -> None:
         if self._new:
             db.executemany(
                 f"INSERT INTO {T_SCRIPT} ({', '.join(_COLUMNS)}) "

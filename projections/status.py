@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain.state import OperationProgress, OrderFold
 from projections.base import OrderView
-from projections.fold import Snapshot, dec, dstr
 from projections.store import Db
+from projections.values import dec, dstr, iso
 
 T_STATUS = "fl_status"
 T_STATUS_SNAP = "fl_status_snap"
@@ -86,7 +88,12 @@ class OrderStatus:
     operations: list[OperationStatus] = field(default_factory=list)
 
 
-def _status_row(key: str, s: Snapshot) -> tuple[Any, ...]:
+def _c(value: Decimal) -> Decimal:
+    """One spelling per quantity (5, 5.0 and 5.00 all show as 5)."""
+    return Decimal(dstr(value))
+
+
+def _status_row(key: str, s: OrderFold) -> tuple[Any, ...]:
     scrap = s.scrap_by_reason()
     return (
         key,
@@ -94,17 +101,17 @@ def _status_row(key: str, s: Snapshot) -> tuple[Any, ...]:
         s.order_no,
         s.floor.get("part_no", ""),
         s.floor.get("description", ""),
-        s.state,
-        s.floor.get("quantity", "0"),
+        s.state.value,
+        dstr(s.quantity),
         s.floor.get("unit", ""),
         dstr(s.good_total()),
         dstr(sum(scrap.values(), Decimal(0))),
         dstr(s.rework_total()),
         s.run_seconds(),
         dstr(s.standard_minutes()),
-        s.last_activity,
+        iso(s.last_activity),
         len(s.conflicts),
-        len(s.warnings),
+        len(s.open_warnings),
         s.warnings_total,
         s.reports,
         s.version,
@@ -132,7 +139,7 @@ class StatusView(OrderView):
             f"CREATE INDEX IF NOT EXISTS {T_STATUS}_state ON {T_STATUS} (state)",
         ]
 
-    def write(self, db: Db, touched: dict[str, Snapshot]) -> None:
+    def write(self, db: Db, touched: dict[str, OrderFold]) -> None:
         if not touched:
             return
         cols = ", ".join(_COLUMNS)
@@ -148,57 +155,57 @@ class StatusView(OrderView):
 # ---------------------------------------------------------------------- queries
 
 
-def _operations(s: Snapshot) -> list[OperationStatus]:
+def _operations(s: OrderFold) -> list[OperationStatus]:
     names = {str(d["op_id"]): str(d.get("name", "")) for d in s.routing}
-    order = [*s.routing_ids(), *sorted(k for k in s.ops if k not in names)]
+    extra = sorted(k for k, op in s.operations.items() if k not in names and op.touched)
     out: list[OperationStatus] = []
-    for op_id in order:
-        o = s.ops.get(op_id) or s.op(op_id)
+    for op_id in [*s.routing_ids(), *extra]:
+        o = s.operations.get(op_id) or OperationProgress(op_id, op_id in names)
         out.append(
             OperationStatus(
                 op_id=op_id,
                 name=names.get(op_id, ""),
                 work_centre=s.work_centre_of(op_id),
                 in_routing=op_id in names,
-                state=o[0],
-                started_at=o[1],
-                completed_at=o[2],
-                running_since=o[3],
-                run_seconds=float(o[4]),
+                state=o.state.value,
+                started_at=iso(o.started_at),
+                completed_at=iso(o.completed_at),
+                running_since=iso(o.running_since),
+                run_seconds=float(o.run_seconds),
                 standard_minutes=s.standard_minutes(op_id),
-                good=dec(o[5]),
-                scrap={r: dec(q) for r, q in o[6].items()},
-                rework=dec(o[7]),
-                results=int(o[8]),
-                failed_results=int(o[9]),
-                last_activity=o[10],
+                good=_c(o.good),
+                scrap={r: _c(q) for r, q in o.scrap.items()},
+                rework=_c(o.rework),
+                results=o.results,
+                failed_results=o.failed_results,
+                last_activity=iso(o.last_activity),
             )
         )
     return out
 
 
-def order_status(s: Snapshot) -> OrderStatus:
-    """The status of an order from its snapshot."""
-    scrap = s.scrap_by_reason()
+def order_status(s: OrderFold) -> OrderStatus:
+    """The status of an order from its folded state."""
+    scrap = {r: _c(q) for r, q in s.scrap_by_reason().items()}
     return OrderStatus(
         integration=s.integration,
         order_no=s.order_no,
         part_no=str(s.floor.get("part_no", "")),
         description=str(s.floor.get("description", "")),
-        state=s.state,
-        quantity=s.quantity,
+        state=s.state.value,
+        quantity=_c(s.quantity),
         unit=str(s.floor.get("unit", "")),
         due_date=s.floor.get("due_date"),
         priority=int(s.floor.get("priority") or 0),
-        good=s.good_total(),
+        good=_c(s.good_total()),
         scrap_total=sum(scrap.values(), Decimal(0)),
         scrap=scrap,
-        rework=s.rework_total(),
+        rework=_c(s.rework_total()),
         run_seconds=s.run_seconds(),
         standard_minutes=s.standard_minutes(),
-        last_activity=s.last_activity,
+        last_activity=iso(s.last_activity),
         open_conflicts=len(s.conflicts),
-        open_warnings=len(s.warnings),
+        open_warnings=len(s.open_warnings),
         warnings=s.warnings_total,
         reports=s.reports,
         version=s.version,
@@ -216,7 +223,7 @@ def status(db: Db, order_no: str, integration: str) -> OrderStatus | None:
     db.end_read()
     if not rows:
         return None
-    return order_status(Snapshot.loads(rows[0][0]))
+    return order_status(OrderFold.from_dict(json.loads(rows[0][0])))
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.state import Change, OrderFold
+from domain.workstation import Workstation
 from projections.base import Logged, OrderView
-from projections.fold import Snapshot, iso
 from projections.store import Db
+from projections.values import iso
 
 T_WARN_SNAP = "fl_warnings_snap"
 T_WARNINGS = "fl_warnings"
@@ -128,29 +130,31 @@ class WarningsView(OrderView):
         else:
             self._cleared.append((why, at, wid))
 
-    def on_event(self, item: Logged, snap: Snapshot, cleared: list[tuple[int, str]]) -> None:
-        e = item.event
-        at = iso(e.timestamp)
-        for version, why in cleared:
-            self._clear(f"{item.key}:{version}", why, at)
-        if item.name == "WarningRaised":
-            wid = f"{item.key}:{e.originator_version}"
+    def on_event(self, item: Logged, snap: OrderFold, change: Change) -> None:
+        if change.cleared:
+            at = iso(item.event.timestamp)
+            for w in change.cleared:
+                self._clear(f"{item.key}:{w.version}", w.reason, at)
+        raised = change.raised
+        if raised is not None:
+            wid = f"{item.key}:{raised.version}"
             self._new[wid] = self._row(
                 wid,
                 "order",
                 item,
                 order_key=item.key,
-                integration=e.integration,
-                order_no=e.order_no,
-                reference=e.reference,
+                integration=snap.integration,
+                order_no=snap.order_no,
+                reference=raised.reference,
             )
 
     def on_other(self, db: Db, item: Logged) -> None:
         e = item.event
-        if item.name not in ("WarningRaised", "ActiveOrderChanged", "ErpAnswered"):
+        warning = isinstance(e, Workstation.WarningRaised)
+        if not (warning or isinstance(e, Workstation.ActiveOrderChanged | Workstation.ErpAnswered)):
             return
         at = iso(e.timestamp)
-        same_code = e.code if item.name == "WarningRaised" else None
+        same_code = e.code if warning else None
         why = "replaced by a newer warning" if same_code else "the measuring point answered"
         # warnings of this point recorded in earlier batches
         for (wid,) in db.query(
@@ -163,11 +167,11 @@ class WarningsView(OrderView):
         for wid, row in self._new.items():
             if row[5] == e.name and row[_RELEVANT] and (same_code is None or row[6] == same_code):
                 self._clear(wid, why, at)
-        if item.name == "WarningRaised":
+        if warning:
             wid = f"ws:{item.key}:{e.originator_version}"
             self._new[wid] = self._row(wid, "workstation", item, workstation=e.name)
 
-    def write(self, db: Db, touched: dict[str, Snapshot]) -> None:
+    def write(self, db: Db, touched: dict[str, OrderFold]) -> None:
         if self._new:
             db.executemany(
                 f"INSERT INTO {T_WARNINGS} ({', '.join(_COLUMNS)}) "

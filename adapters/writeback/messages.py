@@ -1,42 +1,35 @@
 """Ledger events → writeback messages, in the ERP's terms (value maps applied in reverse).
 
 One message per ledger event, keyed ``<destination>:<originator_id>:<version>`` so a receiver
-that honours the key applies each message exactly once. The order's state before the event
-(a :class:`projections.fold.Snapshot`) gives the order status, the order's unit and the
-operation's live timing (actual time beside the standard time).
+that honours the key applies each message exactly once. The order's state with the event
+folded in (the domain's :class:`domain.state.OrderFold`, the same fold the aggregate and the
+views use) gives the order status, the operation status, the order's unit and the operation's
+live timing (actual time beside the standard time).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from adapters.config import ValueMaps
-from projections.fold import (
-    CANCELLED,
-    COMPLETED,
-    IN_PROGRESS,
-    NOT_STARTED,
-    O_COMPLETED,
-    RELEASED,
-    Snapshot,
-    dec,
-    dstr,
-    iso,
-)
+from domain.state import OperationState, OrderFold, OrderState, dec, dstr, iso
+from domain.workorder import WorkOrder
 
-# Ledger event → message kind. Events not listed (ERP events, conflicts, warnings) are not sent.
-EVENT_KINDS: dict[str, str] = {
-    "OperationStarted": "operation_status",
-    "OperationPaused": "operation_status",
-    "OperationResumed": "operation_status",
-    "OperationCompleted": "operation_status",
-    "OrderCompleted": "order_status",
-    "QuantityReported": "production_result",
-    "ResultRecorded": "quality_result",
-    "ReportSubmitted": "report",
+# Which ledger events become which message kind. Events not listed (ERP events, conflicts,
+# warnings) are not sent.
+EVENT_KINDS: dict[type[WorkOrder.Event], str] = {
+    WorkOrder.OperationStarted: "operation_status",
+    WorkOrder.OperationPaused: "operation_status",
+    WorkOrder.OperationResumed: "operation_status",
+    WorkOrder.OperationCompleted: "operation_status",
+    WorkOrder.OrderCompleted: "order_status",
+    WorkOrder.QuantityReported: "production_result",
+    WorkOrder.ResultRecorded: "quality_result",
+    WorkOrder.ReportSubmitted: "report",
 }
 
 # The warning code a supervisor's or operator's trigger of a report is recorded with (mode E).
@@ -45,17 +38,18 @@ W_PARKED = "writeback_parked"
 W_RETRIED = "writeback_retried"
 W_SKIPPED = "writeback_skipped"
 
+# The ERP's words for the order and operation states.
 _ORDER_STATUS = {
-    RELEASED: "not_started",
-    IN_PROGRESS: "in_progress",
-    O_COMPLETED: "completed",
-    CANCELLED: "cancelled",
+    OrderState.RELEASED: "not_started",
+    OrderState.IN_PROGRESS: "in_progress",
+    OrderState.COMPLETED: "completed",
+    OrderState.CANCELLED: "cancelled",
 }
 _OP_STATUS = {
-    NOT_STARTED: "not_started",
-    "running": "in_progress",
-    "paused": "in_progress",
-    COMPLETED: "completed",
+    OperationState.NOT_STARTED: "not_started",
+    OperationState.RUNNING: "in_progress",
+    OperationState.PAUSED: "in_progress",
+    OperationState.COMPLETED: "completed",
 }
 
 # The flat row every tabular transport (SQL, CSV, XLSX) writes; ``payload`` holds the rest.
@@ -254,33 +248,21 @@ def _seconds(value: float) -> str:
     return dstr(Decimal(str(round(value, 3))))
 
 
-def timing(snap: Snapshot, op_id: str, at: str | None, maps: ReverseMaps) -> dict[str, Any]:
-    """Live timing of an operation: actual run time (total, per good unit) beside the standard."""
-    o = snap.ops.get(op_id)
-    actual = 0.0
-    good = Decimal(0)
-    if o is not None:
-        actual = float(o[4])
-        if o[3] is not None and at is not None:  # still running: count up to now
-            from datetime import datetime
-
-            actual += max(
-                0.0, (datetime.fromisoformat(at) - datetime.fromisoformat(o[3])).total_seconds()
-            )
-        good = dec(o[5])
-    setup = run = Decimal(0)
-    for d in snap.routing:
-        if str(d["op_id"]) == op_id:
-            setup, run = dec(d.get("setup_time", "0")), dec(d.get("run_time_per_unit", "0"))
-    qty = snap.quantity
-    unit = str(snap.floor.get("unit") or "")
+def timing(order: OrderFold, op_id: str, at: datetime | None, maps: ReverseMaps) -> dict[str, Any]:
+    """Live timing of an operation: actual run time (total, per good unit) beside the standard;
+    a running operation counts up to ``at``."""
+    op = order.operations.get(op_id)
+    actual = op.run_seconds_at(at) if op is not None else 0.0
+    good = op.good if op is not None else Decimal(0)
+    setup, run = order.standard_times(op_id)
+    unit = order.unit
     factor = maps.factor(unit)  # seconds per floor unit → per ERP unit
     out: dict[str, Any] = {
         "actual_seconds": _seconds(actual),
         "actual_seconds_per_unit": (
             _seconds(float(Decimal(str(actual)) / good * factor)) if good > 0 else None
         ),
-        "standard_seconds": dstr((setup + run * qty) * 60),
+        "standard_seconds": dstr((setup + run * order.quantity) * 60),
         "standard_seconds_per_unit": dstr(run * 60 * factor),
         "good_so_far": maps.quantity(good, unit)[0],
     }
@@ -295,46 +277,48 @@ class MessageBuilder:
         self.maps = ReverseMaps(maps)
         self.kinds = frozenset(kinds)
 
-    def wanted(self, name: str) -> bool:
-        """Whether events of this class become messages for this destination."""
-        kind = EVENT_KINDS.get(name)
+    def wanted(self, event: Any) -> bool:
+        """Whether this event becomes a message for this destination."""
+        kind = EVENT_KINDS.get(type(event))
         return kind is not None and kind in self.kinds
 
     def build(
         self,
         position: int,
-        name: str,
         event: Any,
-        after: Snapshot,
+        after: OrderFold,
         *,
         version: int | None = None,
         order_key: str | None = None,
     ) -> Message:
-        """The message for ``event`` given the order's snapshot with the event folded in."""
-        kind = EVENT_KINDS[name]
+        """The message for ``event`` given the order's state with the event folded in."""
+        kind = EVENT_KINDS[type(event)]
+        name = type(event).__name__
         order_key = order_key or str(event.originator_id)
         version = version or int(event.originator_version)
-        occurred = iso(getattr(event, "occurred_at", None))
-        unit = str(after.floor.get("unit") or "")
-        data: dict[str, Any] = {"order_status": _ORDER_STATUS.get(after.state, after.state)}
+        occurred_at = getattr(event, "occurred_at", None)
+        occurred = iso(occurred_at)
+        unit = after.unit
+        data: dict[str, Any] = {"order_status": _ORDER_STATUS.get(after.state, after.state.value)}
         maps = self.maps
         op_id = getattr(event, "op_id", None)
         if op_id is not None:
             data["operation"] = maps.operation(op_id)
             data["floor_operation"] = op_id
-            o = after.ops.get(op_id)
-            data["operation_status"] = _OP_STATUS.get(o[0], o[0]) if o else "not_started"
-            data["floor_state"] = o[0] if o else NOT_STARTED
-        if name == "OperationPaused":
+            state = after.progress_state(op_id)
+            data["operation_status"] = _OP_STATUS[state]
+            data["floor_state"] = state.value
+        if isinstance(event, WorkOrder.OperationPaused):
             data["stop_reason"] = maps.reason(event.reason_code)
-        if name in ("OperationPaused", "OperationCompleted", "QuantityReported"):
-            data["timing"] = timing(
-                after, str(op_id or ""), str(occurred) if occurred else None, maps
-            )
-        if name == "OrderCompleted":
+        if isinstance(
+            event,
+            WorkOrder.OperationPaused | WorkOrder.OperationCompleted | WorkOrder.QuantityReported,
+        ):
+            data["timing"] = timing(after, str(op_id or ""), occurred_at, maps)
+        if isinstance(event, WorkOrder.OrderCompleted):
             good, erp_unit = maps.quantity(after.good_total(), unit)
             data.update(good=good, unit=erp_unit)
-        elif name == "QuantityReported":
+        elif isinstance(event, WorkOrder.QuantityReported):
             good, erp_unit = maps.quantity(event.good, unit)
             data.update(
                 good=good,
@@ -343,7 +327,7 @@ class MessageBuilder:
                 rework=maps.quantity(event.rework, unit)[0],
                 unit=erp_unit,
             )
-        elif name == "ResultRecorded":
+        elif isinstance(event, WorkOrder.ResultRecorded):
             data.update(
                 passed=event.passed,
                 characteristic=event.characteristic,
@@ -354,7 +338,7 @@ class MessageBuilder:
                 serial=event.serial,
                 batch=event.batch,
             )
-        elif name == "ReportSubmitted":
+        elif isinstance(event, WorkOrder.ReportSubmitted):
             good, erp_unit = maps.quantity(event.good, unit)
             data.update(
                 report_id=event.report_id,

@@ -43,9 +43,10 @@ from adapters.writeback.messages import (
 )
 from adapters.writeback.state import LostRaceError, Parked, PumpState
 from domain.commands import RaiseWarning
+from domain.state import OrderFold
 from domain.values import Actor
+from domain.workorder import ORDER_EVENT_TOPICS, WorkOrder
 from projections.db import Database, connection_errors
-from projections.fold import WO, Snapshot, event_name
 
 log = logging.getLogger("floorledger.writeback")
 
@@ -159,7 +160,7 @@ class DestinationPump:
         self.triggers = "report" in self.builder.kinds
         self.auto_reports = integration.mode == "D"
         self.actor = pump_actor(destination.name)
-        self._snaps: OrderedDict[str, Snapshot] = OrderedDict()
+        self._snaps: OrderedDict[str, OrderFold] = OrderedDict()
         self._registered = False
         self.backoff = wait_exponential_jitter(
             multiplier=destination.retry.initial_seconds,
@@ -181,16 +182,16 @@ class DestinationPump:
 
     # ------------------------------------------------------------------ order snapshots
 
-    def _snapshot(self, key: str, oid: UUID, version: int) -> Snapshot:
+    def _snapshot(self, key: str, oid: UUID, version: int) -> OrderFold:
         """The order's state just before ``version`` (folded from the store when not cached)."""
         snap = self._snaps.get(key)
         if snap is not None and snap.version == version - 1:
             self._snaps.move_to_end(key)
             return snap
-        snap = Snapshot()
+        snap = OrderFold()
         if version > 1:
             for e in self.ledger.events.get(oid, lte=version - 1):
-                snap.apply(type(e).__name__, e)
+                snap.fold(e)
         self._snaps[key] = snap
         if len(self._snaps) > SNAPSHOT_CACHE:
             self._snaps.popitem(last=False)
@@ -198,12 +199,11 @@ class DestinationPump:
 
     def _report_message(self, position: int, trigger: Any) -> Message | None:
         """The message of a triggered report (mode E), keyed by the report's own event."""
-        snap = Snapshot()
+        snap = OrderFold()
         for e in self.ledger.events.get(trigger.originator_id, lte=trigger.originator_version):
-            name = type(e).__name__
-            snap.apply(name, e)
-            if name == "ReportSubmitted" and e.report_id == trigger.report_id:
-                return self.builder.build(position, name, e, snap)
+            snap.fold(e)
+            if isinstance(e, WorkOrder.ReportSubmitted) and e.report_id == trigger.report_id:
+                return self.builder.build(position, e, snap)
         log.warning(
             "%s: report %s of order %s not found", self.name, trigger.report_id, trigger.order_no
         )
@@ -215,25 +215,24 @@ class DestinationPump:
         mapper = self.ledger.mapper
         integ = self.integration.name
         for n in notifications:
-            if not n.topic.startswith(WO):
+            if n.topic not in ORDER_EVENT_TOPICS:
                 continue
             e = mapper.to_domain_event(n)
             if e.integration != integ:
                 continue
-            name = event_name(n.topic)
             key = str(n.originator_id)
             snap = self._snapshot(key, n.originator_id, n.originator_version)
-            snap.apply(name, e)
-            if name == "ReportTriggered":
+            snap.fold(e)
+            if isinstance(e, WorkOrder.ReportTriggered):
                 if self.triggers:
                     m = self._report_message(int(n.id), e)
                     if m is not None:
                         out.append(m)
                 continue
-            if name == "ReportSubmitted" and not self.auto_reports:
+            if isinstance(e, WorkOrder.ReportSubmitted) and not self.auto_reports:
                 continue
-            if self.builder.wanted(name):
-                out.append(self.builder.build(int(n.id), name, e, snap))
+            if self.builder.wanted(e):
+                out.append(self.builder.build(int(n.id), e, snap))
         return out
 
     # ------------------------------------------------------------------ delivery

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from adapters.config import Integration, IntegrationsConfig
 from adapters.redact import redact_text
 from adapters.writeback.base import one_line
@@ -23,9 +25,10 @@ from adapters.writeback.pump import RETRY, SKIP
 from adapters.writeback.state import PumpState
 from domain.commands import DecideWriteback, TriggerReport
 from domain.ledger import CommandOutcome
+from domain.state import iso
 from domain.values import Actor
+from domain.workorder import WorkOrder
 from projections.db import Database
-from projections.fold import WO, iso
 
 OLDEST_SCAN_LIMIT = 20_000
 
@@ -121,7 +124,7 @@ class WritebackService:
         db.end_read()
         return int(rows[0][0])
 
-    def _oldest(self, integ: Integration, position: int, names: set[str]) -> str | None:
+    def _oldest(self, integ: Integration, position: int, topics: set[str]) -> str | None:
         start, seen = position + 1, 0
         mapper = self.ledger.mapper
         while seen < OLDEST_SCAN_LIMIT:
@@ -129,7 +132,7 @@ class WritebackService:
             if not batch:
                 return None
             for n in batch:
-                if n.topic.startswith(WO) and n.topic.rsplit(".", 1)[-1] in names:
+                if n.topic in topics:
                     e = mapper.to_domain_event(n)
                     if e.integration == integ.name:
                         return iso(getattr(e, "occurred_at", None) or e.timestamp)
@@ -149,11 +152,11 @@ class WritebackService:
             st = self.state.get(n)
             position = st.position if st else 0
             kinds = set(kinds_for(integ, dest))
-            events = {e for e, k in EVENT_KINDS.items() if k in kinds}
+            events = {get_topic(e) for e, k in EVENT_KINDS.items() if k in kinds}
             if integ.mode == "E":
-                events = {"ReportTriggered"} if "report" in kinds else set()
+                events = {get_topic(WorkOrder.ReportTriggered)} if "report" in kinds else set()
             active = sends(integ)
-            backlog = self._backlog(position, [WO + e for e in sorted(events)]) if active else 0
+            backlog = self._backlog(position, sorted(events)) if active else 0
             oldest = self._oldest(integ, position, events) if backlog else None
             parked = [
                 ParkedOrder(

@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -155,4 +156,29 @@ def test_a_view_rebuilt_from_scratch_equals_the_view_built_live(ledger: Ledger) 
         check()
     finally:
         reader.close()
+        runner.close()
+
+
+def test_a_view_holding_order_state_in_the_old_positional_form_asks_to_be_rebuilt(
+    ledger: Ledger,
+) -> None:
+    from projections.base import StaleViewError
+    from projections.status import T_STATUS_SNAP, StatusView
+    from tests.support.floor import ERP, OPERATOR, order
+
+    runner = ViewRunner(ledger, [StatusView()], batch_size=10)
+    try:
+        ledger.execute(ReceiveErpOrder(order("OLD-1")), ERP)
+        runner.catch_up()
+        db = runner.store.connect()
+        with db.transaction():
+            db.execute(f"UPDATE {T_STATUS_SNAP} SET snap = ?", ('["erp","OLD-1",1]',)).close()
+        db.close()
+        runner.views["status"].reset()
+        ledger.execute(StartOperation("OLD-1", "10"), OPERATOR)
+        with pytest.raises(StaleViewError, match="floorledger views rebuild status"):
+            runner.catch_up()
+        runner.rebuild("status")
+        assert ViewReader(runner.store).status("OLD-1", "erp").state == "in_progress"  # type: ignore[union-attr]
+    finally:
         runner.close()

@@ -20,7 +20,7 @@ from domain.commands import (
     ResumeOperation,
     StartOperation,
 )
-from projections.fold import WO
+from domain.workorder import ORDER_EVENT_TOPICS
 
 ERP = Actor("erp-sync", "integration", "erp:erp")
 OPERATOR = Actor("anna", "operator", "api")
@@ -148,7 +148,7 @@ def expected_keys(ledger: Ledger, destination: str, kinds: set[str] = FLOOR_KIND
         if not batch:
             return out
         for n in batch:
-            if n.topic.startswith(WO) and n.topic.rsplit(".", 1)[-1] in kinds:
+            if n.topic in ORDER_EVENT_TOPICS and n.topic.rsplit(".", 1)[-1] in kinds:
                 out.append(f"{destination}:{n.originator_id}:{n.originator_version}")
         start = batch[-1].id + 1
 

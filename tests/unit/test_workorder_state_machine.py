@@ -23,6 +23,7 @@ from domain.commands import (
 )
 from domain.workorder import ERP_FIELDS
 from tests.factories import ERP, OPERATOR, SUPERVISOR, a_memory_ledger, an_erp_order
+from tests.support.order_machine import OrderHistoryMachine
 
 OPS = st.sampled_from(["10", "20", "99"])
 QTY = st.integers(min_value=-2, max_value=30)
@@ -143,3 +144,16 @@ class LedgerMachine(RuleBasedStateMachine):
 
 LedgerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 test_random_floor_and_erp_interleavings_keep_the_ledger_consistent = LedgerMachine.TestCase
+
+
+class InMemoryOrderHistory(OrderHistoryMachine):
+    def __init__(self) -> None:
+        super().__init__(a_memory_ledger())
+
+
+InMemoryOrderHistory.TestCase.settings = settings(
+    max_examples=30, stateful_step_count=20, deadline=None
+)
+test_the_domain_fold_and_writeback_messages_agree_with_the_aggregate_on_random_histories = (
+    InMemoryOrderHistory.TestCase
+)
