@@ -8,6 +8,8 @@ unmapped references (warn, don't block); values that cannot be read are row erro
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from typing import Any, Literal
 
 from adapters.config import FieldMap, ValueMaps
 from domain.errors import InvalidValueError
-from domain.values import ErpOperation, ErpOrder
+from domain.values import QUANTITY_LIMIT, ErpOperation, ErpOrder, in_range, plain
 
 RefKind = Literal["work_centre", "operation", "unit", "reason_code"]
 OrderState = Literal["released", "cancelled", "not_released"]
@@ -270,23 +272,56 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _decimal(path: str, value: Any, fields: FieldMap) -> Decimal:
+# Decimal comma: digits, optionally '.'-separated thousands in groups of three, then ',' decimals.
+_COMMA_NUMBER = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?")
+_POINT_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _decimal(path: str, value: Any, fields: FieldMap, *, negative: bool = False) -> Decimal:
+    """A number from the ERP, checked against the documented range (see docs/inbound.md):
+    finite, below 10^12, at most 6 decimal places, not negative unless ``negative``."""
     if isinstance(value, bool):
         raise _Refused(path, value, "is not a number")
     if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
+        d = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Refused(path, value, "is not a finite number")
+        d = Decimal(format(value, ".15g"))  # what the spreadsheet shows: 15 significant digits
+    else:
+        d = _text_number(path, value, fields)
+    try:
+        return in_range(path, d, value, negative=negative)
+    except InvalidValueError as exc:
+        raise _Refused(path, value, exc.reason) from None
+
+
+def _text_number(path: str, value: Any, fields: FieldMap) -> Decimal:
     s = str(value).strip().replace(" ", "").replace("\u00a0", "")
     if fields.decimal_comma:
-        s = s.replace(".", "").replace(",", ".")
-    try:
-        d = Decimal(s)
-    except InvalidOperation:
-        raise _Refused(path, value, "is not a number") from None
-    if not d.is_finite():
+        if _COMMA_NUMBER.fullmatch(s):
+            return Decimal(s.replace(".", "").replace(",", "."))
+        if _POINT_NUMBER.fullmatch(s):
+            raise _Refused(
+                path,
+                value,
+                "is ambiguous with decimal_comma = true: ',' is the decimal separator and '.' "
+                "only separates thousands in groups of three (1.234,5), so this number is "
+                "refused rather than guessed",
+            )
+        raise _Refused(path, value, "is not a number in the decimal-comma format (1.234,5)")
+    if _POINT_NUMBER.fullmatch(s):
+        return Decimal(s)
+    if _COMMA_NUMBER.fullmatch(s.replace(".", "")) and "," in s:
+        raise _Refused(
+            path,
+            value,
+            "is not a number: ',' is not a decimal separator unless decimal_comma = true",
+        )
+    lowered = s.lower().lstrip("+-")
+    if lowered in ("inf", "infinity", "nan", "snan"):
         raise _Refused(path, value, "is not a finite number")
-    return d
+    raise _Refused(path, value, "is not a number")
 
 
 def _date(path: str, value: Any, fields: FieldMap) -> date | None:
@@ -311,7 +346,7 @@ def _date(path: str, value: Any, fields: FieldMap) -> date | None:
 def _priority(path: str, value: Any, fields: FieldMap) -> int:
     if _blank(value):
         return 0
-    d = _decimal(path, value, fields)
+    d = _decimal(path, value, fields, negative=True)
     if d != d.to_integral_value():
         raise _Refused(path, value, "is not a whole number")
     return int(d)
@@ -406,7 +441,9 @@ def map_order(
     try:
         if _blank(qty_raw):
             raise _Refused(fields.quantity, None, "is required")
-        quantity = _decimal(fields.quantity, qty_raw, fields) * factor
+        quantity = _decimal(fields.quantity, qty_raw, fields)
+        if factor != 1:
+            quantity = _converted(fields.quantity, qty_raw, quantity * factor, erp_unit, unit)
     except _Refused as exc:
         refuse(exc, head.row)
     try:
@@ -463,14 +500,20 @@ def map_order(
         try:
             value = _get(item, fields.setup_time)
             if not _blank(value):
-                setup = _minutes(_decimal(str(fields.setup_time), value, fields), minutes)
+                setup = _minutes(
+                    str(fields.setup_time),
+                    value,
+                    _decimal(str(fields.setup_time), value, fields),
+                    minutes,
+                )
         except _Refused as exc:
             refuse(exc, row)
         try:
             value = _get(item, fields.run_time)
             if not _blank(value):
                 # Run time is per ERP unit; per floor unit it is divided by the unit factor.
-                run = _minutes(_decimal(str(fields.run_time), value, fields) / factor, minutes)
+                path = str(fields.run_time)
+                run = _minutes(path, value, _decimal(path, value, fields) / factor, minutes)
         except _Refused as exc:
             refuse(exc, row)
         ops.append(
@@ -517,8 +560,27 @@ def map_order(
     return mapped
 
 
-def _minutes(value: Decimal, unit: tuple[int, int]) -> Decimal:
-    return (value * unit[0] / unit[1]).quantize(_TIME_QUANTUM).normalize()
+def _minutes(path: str, raw: Any, value: Decimal, unit: tuple[int, int]) -> Decimal:
+    """A standard time in minutes, rounded to a millionth of a minute, within range."""
+    try:
+        minutes = (value * unit[0] / unit[1]).quantize(_TIME_QUANTUM)
+        return in_range(path, minutes, raw)
+    except (InvalidOperation, InvalidValueError):
+        raise _Refused(
+            path, raw, f"is out of range: in minutes it must be below {plain(QUANTITY_LIMIT)}"
+        ) from None
+
+
+def _converted(path: str, raw: Any, value: Decimal, erp_unit: str, unit: str) -> Decimal:
+    """A quantity converted to the floor unit, still within the documented range."""
+    try:
+        return in_range(path, value, raw)
+    except InvalidValueError as exc:
+        raise _Refused(
+            path,
+            raw,
+            f"is {plain(value)} {unit} after conversion from {erp_unit}, which {exc.reason}",
+        ) from None
 
 
 def _work_centre(raw: str, maps: ValueMaps, unmapped: list[UnmappedRef], where: str) -> str:
