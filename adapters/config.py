@@ -220,6 +220,20 @@ class FixedWidthColumn(_Model):
         return self
 
 
+# Names a writer uses while a file is incomplete (editors, browsers, Office, rsync, scp).
+DEFAULT_TEMP_PATTERNS = (
+    "*.tmp",
+    "*.temp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.swp",
+    "*.filepart",
+    ".~*",
+    "~$*",
+    ".*",
+)
+
 FileFormat = Literal["csv", "xlsx", "b2mml", "delimited", "fixed_width"]
 
 
@@ -242,6 +256,19 @@ class FilesInbound(_Inbound):
     skip_lines: int = Field(default=0, ge=0)
     sheet: str | None = None
     settle_seconds: float = Field(default=5, ge=0, le=3600)
+    # A file is complete when its marker <name><done_suffix> exists (then settle is not waited).
+    done_suffix: str | None = Field(default=None, min_length=1, max_length=40)
+    # Names a writer uses while a file is incomplete; such files are never read.
+    temp_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_TEMP_PATTERNS))
+    # Limits, checked before the file is read (docs/inbound.md, "Limits"); 0 turns one off.
+    max_file_bytes: int | None = Field(default=50 * 1024 * 1024, ge=0)
+    max_rows: int | None = Field(default=200_000, ge=0)
+    max_unpacked_bytes: int | None = Field(default=100 * 1024 * 1024, ge=0)
+
+    @field_validator("max_file_bytes", "max_rows", "max_unpacked_bytes")
+    @classmethod
+    def _zero_is_no_limit(cls, v: int | None) -> int | None:
+        return v or None
 
     @field_validator("encoding")
     @classmethod

@@ -12,7 +12,8 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from dataclasses import field as _field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -54,6 +55,8 @@ class RowError:
     value: Any
     message: str
     order_no: str | None = None
+    # Order numbers the refused record may belong to (a row with the wrong number of fields).
+    candidates: tuple[str, ...] = _field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f"row {self.row}" if self.row is not None else "document"
@@ -94,14 +97,33 @@ class UnmappedRef:
 
 
 @dataclass(frozen=True)
+class OrderNote:
+    """An integration warning about an order that is imported all the same (warn, don't
+    block): ``code``, ``value`` and ``message(order_no)`` as an :class:`UnmappedRef` has."""
+
+    code: str
+    value: str
+    text: str
+
+    def message(self, order_no: str) -> str:
+        return self.text.format(order_no=order_no)
+
+
+W_NO_WORK_CENTRE = "no_work_centre"
+
+
+@dataclass(frozen=True)
 class MappedOrder:
     """An ERP order in floor terms, with its ERP state and the references the maps missed."""
 
     order: ErpOrder
     state: OrderState
     raw_state: str = ""
-    unmapped: tuple[UnmappedRef, ...] = ()
+    # References the maps missed, and other integration warnings raised on the order.
+    unmapped: tuple[UnmappedRef | OrderNote, ...] = ()
     rows: tuple[int, ...] = ()
+    # Why the order is not released (state not_released), for the import summary.
+    reason: str = ""
 
     @property
     def order_no(self) -> str:
@@ -548,12 +570,16 @@ def map_order(
             errors.append(RowError(row, path, value, exc.reason, order_no))
     if errors:
         return errors
+    notes: list[UnmappedRef | OrderNote] = list(_dedupe(unmapped))
+    if fields.work_centre is not None or fields.op_work_centre is not None:
+        notes.extend(_missing_work_centres(order))
     mapped = MappedOrder(
         order=order,
         state=state,
         raw_state=raw_state,
-        unmapped=tuple(_dedupe(unmapped)),
+        unmapped=tuple(notes),
         rows=tuple(r.row for r in rows),
+        reason=_not_released_reason(fields, raw_state) if state == "not_released" else "",
     )
     if check is not None:
         check.see_order(mapped, RawOrder(raw_wc, erp_unit, tuple(raw_ops)))
@@ -581,6 +607,43 @@ def _converted(path: str, raw: Any, value: Decimal, erp_unit: str, unit: str) ->
             raw,
             f"is {plain(value)} {unit} after conversion from {erp_unit}, which {exc.reason}",
         ) from None
+
+
+def _missing_work_centres(order: ErpOrder) -> list[OrderNote]:
+    """A warning when an order (or some of its operations) has no work centre: the floor
+    cannot queue that work at any terminal until the ERP names one."""
+    if order.work_centre:
+        return []
+    if not order.routing:
+        return [
+            OrderNote(
+                W_NO_WORK_CENTRE,
+                "order",
+                "the ERP names no work centre for order {order_no} and it has no operations; "
+                "no terminal will show it",
+            )
+        ]
+    ops = [op.op_id for op in order.routing if not op.work_centre]
+    if not ops:
+        return []
+    return [
+        OrderNote(
+            W_NO_WORK_CENTRE,
+            ",".join(ops),
+            "the ERP names no work centre for order {order_no} nor for its operation(s) "
+            + ", ".join(ops)
+            + "; no terminal will show them",
+        )
+    ]
+
+
+def _not_released_reason(fields: FieldMap, raw_state: str) -> str:
+    released = ", ".join(repr(v) for v in fields.released_values)
+    if not raw_state:
+        return (
+            f"its release state ({fields.release_state}) is missing or empty; released: {released}"
+        )
+    return f"its release state ({fields.release_state}) is {raw_state!r}; released: {released}"
 
 
 def _work_centre(raw: str, maps: ValueMaps, unmapped: list[UnmappedRef], where: str) -> str:
@@ -689,6 +752,7 @@ def map_records(
             seen.setdefault(key, r.row)
         dupes = {e.order_no for e in result.errors if "appears again" in e.message}
         groups = [g for g in groups if _text(lookup(g[0].data, fields.order_no)) not in dupes]
+    groups = _refuse_whole_orders(groups, result.errors, fields)
     for group in groups:
         out = map_order(group, fields, maps, check=check)
         if isinstance(out, MappedOrder):
@@ -696,6 +760,35 @@ def map_records(
         else:
             result.errors.extend(out)
     return result
+
+
+def _refuse_whole_orders(
+    groups: list[list[Record]], errors: list[RowError], fields: FieldMap
+) -> list[list[Record]]:
+    """Drop every order one of whose records the parser refused, naming it: importing the
+    rest would release (or change) it with a truncated routing."""
+    keys = {_text(lookup(g[0].data, fields.order_no)): g for g in groups}
+    refused: dict[str, int | None] = {}
+    for i, e in enumerate(errors):
+        matches = [k for k in dict.fromkeys((e.order_no or "", *e.candidates)) if k in keys]
+        if matches and e.order_no != matches[0]:
+            errors[i] = replace(e, order_no=matches[0])
+        for k in matches:
+            refused.setdefault(k, e.row)
+    for key, row in refused.items():
+        group = keys[key]
+        rows = ", ".join(str(r.row) for r in group)
+        errors.append(
+            RowError(
+                group[0].row,
+                fields.order_no,
+                key,
+                f"is refused as a whole because its record at row {row} could not be read; "
+                f"none of its rows ({rows}) were imported",
+                key,
+            )
+        )
+    return [g for g in groups if _text(lookup(g[0].data, fields.order_no)) not in refused]
 
 
 def map_reason_code(code: str, maps: ValueMaps) -> tuple[str, UnmappedRef | None]:
@@ -709,9 +802,11 @@ def map_reason_code(code: str, maps: ValueMaps) -> tuple[str, UnmappedRef | None
 
 __all__ = [
     "WARNING_CODES",
+    "W_NO_WORK_CENTRE",
     "MappedOrder",
     "MappingCheck",
     "MappingResult",
+    "OrderNote",
     "RawOrder",
     "Record",
     "RowError",
