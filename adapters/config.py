@@ -27,6 +27,7 @@ from pydantic import (
 CONFIG_ENV = "FLOORLEDGER_CONFIG"
 
 NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+URL_PATTERN = r"^https?://\S+$"
 
 
 class ConfigError(Exception):
@@ -178,7 +179,7 @@ class RestInbound(_Inbound):
     """Plan pulled from a REST/JSON web service."""
 
     transport: Literal["rest"]
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: str = Field(pattern=URL_PATTERN)
     auth: Auth = NoAuth()
     verify_tls: bool = True
     ca_file: Path | None = None
@@ -322,7 +323,7 @@ class TrytonInbound(_Inbound, _SecretRefs):
 
     _secrets = ("password",)
     transport: Literal["tryton"]
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: str = Field(pattern=URL_PATTERN)
     database: str = Field(min_length=1)
     user: str = Field(min_length=1)
     password_env: str | None = None
@@ -484,6 +485,13 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+# What each pattern asks for, in words: users are never shown a regular expression.
+_PATTERN_MEANINGS = {
+    NAME_PATTERN: "may hold only letters, digits, '_', '.' and '-'",
+    URL_PATTERN: "must be an http:// or https:// URL without spaces",
+}
+
+
 def _message(err: Any) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -506,9 +514,7 @@ def _message(err: Any) -> str:
     if kind == "union_tag_not_found":
         return f"needs a {ctx['discriminator']} key"
     if kind == "string_pattern_mismatch":
-        if ctx["pattern"] == NAME_PATTERN:
-            return "may hold only letters, digits, '_', '.' and '-'"
-        return f"must match {ctx['pattern']}"
+        return _PATTERN_MEANINGS.get(ctx["pattern"], "is not in the form this key needs")
     if kind == "string_too_short":
         return "must not be empty" if ctx.get("min_length") == 1 else err["msg"].lower()
     if kind in ("int_parsing", "int_type", "int_from_float"):

@@ -784,7 +784,7 @@ def _refuse_whole_orders(
                 fields.order_no,
                 key,
                 f"is refused as a whole because its record at row {row} could not be read; "
-                f"none of its rows ({rows}) were imported",
+                f"its other rows ({rows}) were not imported either",
                 key,
             )
         )

@@ -231,6 +231,7 @@ class Inbox:
             "errors": [e.to_dict() for e in summary.row_errors],
             "ledger_errors": [e for e in summary.errors if e not in row_messages],
             "warnings": summary.warnings,
+            "not_released": summary.reasons,
         }
 
     def poll(
