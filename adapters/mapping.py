@@ -247,7 +247,10 @@ def _plain(value: Any) -> Any:
     """A value as JSON can hold it."""
     if value is None or isinstance(value, str | int | float | bool):
         return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "…"
-    return str(value)
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) < 40:
+        return plain(value)  # fixed-point, never 1E+1
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def lookup(data: Any, path: str) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.config import B2MML_FIELDS, FieldMap, ValueMaps
+from adapters.config import B2MML_FIELDS, ConfigError, FieldMap, ValueMaps, parse_config
 from adapters.inbound.parsers import FileRefused, parse_b2mml, parse_csv
 from adapters.mapping import MappedOrder, MappingResult, RowError, map_records
 from domain.errors import InvalidValueError
@@ -314,3 +314,26 @@ def test_an_xml_nesting_beyond_the_parser_limit_is_explained_without_libxml_advi
     (err,) = [e for e in parse_b2mml(data) if isinstance(e, RowError)]
     assert "nests elements more than 256 levels deep" in err.message
     assert "XML_PARSE_HUGE" not in err.message
+
+
+def test_a_decimal_in_an_error_report_is_written_in_fixed_point() -> None:
+    error = RowError(2, "quantity", Decimal("1E+3"), "is refused", "WO-1")
+    assert error.to_dict()["value"] == "1000" and "'1000'" in str(error)
+
+
+def test_a_configuration_pattern_mismatch_is_explained_in_words_not_as_a_regex() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {
+                "integrations": [
+                    {"name": "a b", "mode": "B", "inbound": {"transport": "rest", "url": "ftp://x"}}
+                ]
+            }
+        )
+    problems = caught.value.problems
+    assert (
+        "integrations[0].inbound.url: 'ftp://x' must be an http:// or https:// URL without spaces"
+        in problems
+    )
+    assert any("may hold only letters, digits" in p for p in problems)
+    assert not any("^" in p or "\\S" in p for p in problems)
