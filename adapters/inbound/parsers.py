@@ -88,14 +88,18 @@ def _encoding_problem(data: bytes, encoding: str) -> str | None:
                 f"the file starts with a {name} byte-order mark but encoding is {encoding}: "
                 f'set encoding = "{fix}"'
             )
+    if data.startswith(b"PK\x03\x04"):
+        return "the file is a zip archive (an Excel workbook?), not text: check format"
     head = data[:4096]
-    if not wide and head.count(b"\x00") * 4 >= len(head) > 0:
-        even_zero = head[0::2].count(0) > head[1::2].count(0)
-        fix = "utf-16-be" if even_zero else "utf-16-le"
-        return (
-            f"the file looks like UTF-16 text without a byte-order mark (every other byte is "
-            f'zero) but encoding is {encoding}: set encoding = "{fix}"'
-        )
+    even, odd = head[0::2], head[1::2]
+    if not wide and len(odd) >= 2:
+        even_zeros, odd_zeros = even.count(0) / len(even), odd.count(0) / len(odd)
+        if max(even_zeros, odd_zeros) >= 0.9 and min(even_zeros, odd_zeros) <= 0.1:
+            fix = "utf-16-be" if even_zeros > odd_zeros else "utf-16-le"
+            return (
+                f"the file looks like UTF-16 text without a byte-order mark (every other byte "
+                f'is zero) but encoding is {encoding}: set encoding = "{fix}"'
+            )
     return None
 
 

@@ -205,6 +205,11 @@ def test_utf16_text_with_a_utf8_setting_names_the_fix(codec: str) -> None:
     assert "header" not in err.message
 
 
+def test_a_workbook_dropped_into_a_csv_inbox_is_named_as_such() -> None:
+    (err,) = list(parse_csv((FIXTURES / "plan.xlsx").read_bytes()))
+    assert err.message == "the file is a zip archive (an Excel workbook?), not text: check format"
+
+
 def test_utf16_text_with_a_utf16_setting_is_read() -> None:
     data = (HEADER + "WO-1,P-1,5,pcs,REL,PG-1,0010,1,1\r\n").encode("utf-16")
     result = map_records(parse_csv(data, encoding="utf-16"), FIELDS, ValueMaps())
