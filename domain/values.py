@@ -124,7 +124,8 @@ def in_range(
         raise InvalidValueError(
             field_name, shown, f"is out of range: it must be below {plain(QUANTITY_LIMIT)}"
         )
-    if decimal_places(d) > places:
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places and decimal_places(d) > places:
         raise InvalidValueError(
             field_name, shown, f"has more than {places} decimal places (at most {places})"
         )
