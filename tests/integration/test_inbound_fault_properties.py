@@ -21,7 +21,7 @@ from adapters.inbound.files import FileOutcome, Inbox
 from domain import Ledger
 
 _names = itertools.count()
-REFUSING = {"short", "extra", "bad_number", "quote", "schema"}
+REFUSING = {"short", "extra", "bad_number", "quote", "schema", "encoding"}
 BAD_NUMBERS = ["1e30", "Infinity", "NaN", "1E-400", "abc", "1,5", "-1", "1e400", "0.1234567"]
 
 
@@ -92,7 +92,7 @@ def csv_plan(plan: list[Order]) -> str:
         for i, (op_id, op) in enumerate(zip(op_ids(order), order.ops, strict=True)):
             faulty = order.fault if i == order.at else "none"
             wc = "" if order.fault == "no_wc" else "PG-1"
-            description = '"Bracket' if faulty == "quote" else "Bracket"
+            description = {"quote": '"Bracket', "encoding": "Br\ue000cket"}.get(faulty, "Bracket")
             setup = order.bad if faulty == "bad_number" else str(op.setup)
             fields = [order.no, description, "P-1", str(order.qty), "pcs", "REL", wc, op_id, wc]
             fields += [setup, str(op.run)]
@@ -182,7 +182,8 @@ def inbox_for(root: Path, fmt: str) -> Inbox:
 
 def import_text(inbox: Inbox, ledger: Ledger, name: str, text: str) -> FileOutcome:
     path = inbox.config.inbox / name
-    path.write_text(text, encoding="utf-8")
+    # U+E000 marks a byte that is not UTF-8 (an "encoding" fault).
+    path.write_bytes(text.encode("utf-8").replace("\ue000".encode(), b"\xff"))
     os.utime(path, (time.time() - 60, time.time() - 60))
     (outcome,) = inbox.poll(ledger)
     return outcome
@@ -242,7 +243,7 @@ SETTINGS = settings(
 
 
 @SETTINGS
-@given(plans(["none", "none", "short", "extra", "bad_number", "quote", "no_wc"]))
+@given(plans(["none", "none", "short", "extra", "bad_number", "quote", "no_wc", "encoding"]))
 def test_a_faulty_csv_plan_imports_each_order_as_written_or_refuses_it_by_name(
     ledger: Ledger, tmp_path: Path, pair: tuple[list[Order], list[Order]]
 ) -> None:
