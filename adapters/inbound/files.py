@@ -1,10 +1,11 @@
 """The watched inbox: plan files an ERP drops into a folder, imported once each.
 
-A file is read only once its writer is done (its size and modification time have not
-changed for ``settle_seconds``; temporary names are ignored), claimed by an atomic rename
-into the processing folder, imported, then moved to the archive — or, when any row was
-refused, to the error folder with a ``<name>.errors.json`` report beside it. The good rows
-of a file with bad rows are imported all the same.
+A file is read only once its writer is done (its done-marker exists, or its size and
+modification time have not changed for ``settle_seconds``; temporary names are ignored),
+claimed by an atomic rename into the processing folder, imported, then moved to the archive
+— or, when any row was refused or anything failed, to the error folder with a
+``<name>.errors.json`` report beside it. The good orders of a file with bad rows are
+imported all the same; no failure leaves a file in the processing folder.
 """
 
 from __future__ import annotations
