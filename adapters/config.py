@@ -30,6 +30,7 @@ from adapters.redact import is_secret_name, redact_text, secret_parts
 CONFIG_ENV = "FLOORLEDGER_CONFIG"
 
 NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+URL_PATTERN = r"^https?://\S+$"
 
 
 class ConfigError(Exception):
@@ -93,9 +94,7 @@ def _no_credentials_in_url(url: str) -> str:
 
 
 # A web service URL: http(s), holding no password and no credential query parameter.
-ServiceUrl = Annotated[
-    str, Field(pattern=r"^https?://\S+$"), AfterValidator(_no_credentials_in_url)
-]
+ServiceUrl = Annotated[str, Field(pattern=URL_PATTERN), AfterValidator(_no_credentials_in_url)]
 
 
 def no_secret_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -252,6 +251,20 @@ class FixedWidthColumn(_Model):
         return self
 
 
+# Names a writer uses while a file is incomplete (editors, browsers, Office, rsync, scp).
+DEFAULT_TEMP_PATTERNS = (
+    "*.tmp",
+    "*.temp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.swp",
+    "*.filepart",
+    ".~*",
+    "~$*",
+    ".*",
+)
+
 FileFormat = Literal["csv", "xlsx", "b2mml", "delimited", "fixed_width"]
 
 
@@ -274,6 +287,19 @@ class FilesInbound(_Inbound):
     skip_lines: int = Field(default=0, ge=0)
     sheet: str | None = None
     settle_seconds: float = Field(default=5, ge=0, le=3600)
+    # A file is complete when its marker <name><done_suffix> exists (then settle is not waited).
+    done_suffix: str | None = Field(default=None, min_length=1, max_length=40)
+    # Names a writer uses while a file is incomplete; such files are never read.
+    temp_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_TEMP_PATTERNS))
+    # Limits, checked before the file is read (docs/inbound.md, "Limits"); 0 turns one off.
+    max_file_bytes: int | None = Field(default=50 * 1024 * 1024, ge=0)
+    max_rows: int | None = Field(default=200_000, ge=0)
+    max_unpacked_bytes: int | None = Field(default=100 * 1024 * 1024, ge=0)
+
+    @field_validator("max_file_bytes", "max_rows", "max_unpacked_bytes")
+    @classmethod
+    def _zero_is_no_limit(cls, v: int | None) -> int | None:
+        return v or None
 
     @field_validator("encoding")
     @classmethod
@@ -489,6 +515,13 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+# What each pattern asks for, in words: users are never shown a regular expression.
+_PATTERN_MEANINGS = {
+    NAME_PATTERN: "may hold only letters, digits, '_', '.' and '-'",
+    URL_PATTERN: "must be an http:// or https:// URL without spaces",
+}
+
+
 def _message(err: Any) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -511,9 +544,7 @@ def _message(err: Any) -> str:
     if kind == "union_tag_not_found":
         return f"needs a {ctx['discriminator']} key"
     if kind == "string_pattern_mismatch":
-        if ctx["pattern"] == NAME_PATTERN:
-            return "may hold only letters, digits, '_', '.' and '-'"
-        return f"must match {ctx['pattern']}"
+        return _PATTERN_MEANINGS.get(ctx["pattern"], "is not in the form this key needs")
     if kind == "string_too_short":
         return "must not be empty" if ctx.get("min_length") == 1 else err["msg"].lower()
     if kind in ("int_parsing", "int_type", "int_from_float"):

@@ -8,16 +8,19 @@ unmapped references (warn, don't block); values that cannot be read are row erro
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from dataclasses import field as _field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from adapters.config import FieldMap, ValueMaps
 from domain.errors import InvalidValueError
-from domain.values import ErpOperation, ErpOrder
+from domain.values import QUANTITY_LIMIT, ErpOperation, ErpOrder, in_range, plain
 
 RefKind = Literal["work_centre", "operation", "unit", "reason_code"]
 OrderState = Literal["released", "cancelled", "not_released"]
@@ -52,6 +55,8 @@ class RowError:
     value: Any
     message: str
     order_no: str | None = None
+    # Order numbers the refused record may belong to (a row with the wrong number of fields).
+    candidates: tuple[str, ...] = _field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f"row {self.row}" if self.row is not None else "document"
@@ -92,14 +97,33 @@ class UnmappedRef:
 
 
 @dataclass(frozen=True)
+class OrderNote:
+    """An integration warning about an order that is imported all the same (warn, don't
+    block): ``code``, ``value`` and ``message(order_no)`` as an :class:`UnmappedRef` has."""
+
+    code: str
+    value: str
+    text: str
+
+    def message(self, order_no: str) -> str:
+        return self.text.format(order_no=order_no)
+
+
+W_NO_WORK_CENTRE = "no_work_centre"
+
+
+@dataclass(frozen=True)
 class MappedOrder:
     """An ERP order in floor terms, with its ERP state and the references the maps missed."""
 
     order: ErpOrder
     state: OrderState
     raw_state: str = ""
-    unmapped: tuple[UnmappedRef, ...] = ()
+    # References the maps missed, and other integration warnings raised on the order.
+    unmapped: tuple[UnmappedRef | OrderNote, ...] = ()
     rows: tuple[int, ...] = ()
+    # Why the order is not released (state not_released), for the import summary.
+    reason: str = ""
 
     @property
     def order_no(self) -> str:
@@ -223,7 +247,10 @@ def _plain(value: Any) -> Any:
     """A value as JSON can hold it."""
     if value is None or isinstance(value, str | int | float | bool):
         return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "…"
-    return str(value)
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) < 40:
+        return plain(value)  # fixed-point, never 1E+1
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -270,23 +297,56 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _decimal(path: str, value: Any, fields: FieldMap) -> Decimal:
+# Decimal comma: digits, optionally '.'-separated thousands in groups of three, then ',' decimals.
+_COMMA_NUMBER = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?")
+_POINT_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _decimal(path: str, value: Any, fields: FieldMap, *, negative: bool = False) -> Decimal:
+    """A number from the ERP, checked against the documented range (see docs/inbound.md):
+    finite, below 10^12, at most 6 decimal places, not negative unless ``negative``."""
     if isinstance(value, bool):
         raise _Refused(path, value, "is not a number")
     if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
+        d = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Refused(path, value, "is not a finite number")
+        d = Decimal(format(value, ".15g"))  # what the spreadsheet shows: 15 significant digits
+    else:
+        d = _text_number(path, value, fields)
+    try:
+        return in_range(path, d, value, negative=negative)
+    except InvalidValueError as exc:
+        raise _Refused(path, value, exc.reason) from None
+
+
+def _text_number(path: str, value: Any, fields: FieldMap) -> Decimal:
     s = str(value).strip().replace(" ", "").replace("\u00a0", "")
     if fields.decimal_comma:
-        s = s.replace(".", "").replace(",", ".")
-    try:
-        d = Decimal(s)
-    except InvalidOperation:
-        raise _Refused(path, value, "is not a number") from None
-    if not d.is_finite():
+        if _COMMA_NUMBER.fullmatch(s):
+            return Decimal(s.replace(".", "").replace(",", "."))
+        if _POINT_NUMBER.fullmatch(s):
+            raise _Refused(
+                path,
+                value,
+                "is ambiguous with decimal_comma = true: ',' is the decimal separator and '.' "
+                "only separates thousands in groups of three (1.234,5), so this number is "
+                "refused rather than guessed",
+            )
+        raise _Refused(path, value, "is not a number in the decimal-comma format (1.234,5)")
+    if _POINT_NUMBER.fullmatch(s):
+        return Decimal(s)
+    if _COMMA_NUMBER.fullmatch(s.replace(".", "")) and "," in s:
+        raise _Refused(
+            path,
+            value,
+            "is not a number: ',' is not a decimal separator unless decimal_comma = true",
+        )
+    lowered = s.lower().lstrip("+-")
+    if lowered in ("inf", "infinity", "nan", "snan"):
         raise _Refused(path, value, "is not a finite number")
-    return d
+    raise _Refused(path, value, "is not a number")
 
 
 def _date(path: str, value: Any, fields: FieldMap) -> date | None:
@@ -311,7 +371,7 @@ def _date(path: str, value: Any, fields: FieldMap) -> date | None:
 def _priority(path: str, value: Any, fields: FieldMap) -> int:
     if _blank(value):
         return 0
-    d = _decimal(path, value, fields)
+    d = _decimal(path, value, fields, negative=True)
     if d != d.to_integral_value():
         raise _Refused(path, value, "is not a whole number")
     return int(d)
@@ -406,7 +466,9 @@ def map_order(
     try:
         if _blank(qty_raw):
             raise _Refused(fields.quantity, None, "is required")
-        quantity = _decimal(fields.quantity, qty_raw, fields) * factor
+        quantity = _decimal(fields.quantity, qty_raw, fields)
+        if factor != 1:
+            quantity = _converted(fields.quantity, qty_raw, quantity * factor, erp_unit, unit)
     except _Refused as exc:
         refuse(exc, head.row)
     try:
@@ -463,14 +525,20 @@ def map_order(
         try:
             value = _get(item, fields.setup_time)
             if not _blank(value):
-                setup = _minutes(_decimal(str(fields.setup_time), value, fields), minutes)
+                setup = _minutes(
+                    str(fields.setup_time),
+                    value,
+                    _decimal(str(fields.setup_time), value, fields),
+                    minutes,
+                )
         except _Refused as exc:
             refuse(exc, row)
         try:
             value = _get(item, fields.run_time)
             if not _blank(value):
                 # Run time is per ERP unit; per floor unit it is divided by the unit factor.
-                run = _minutes(_decimal(str(fields.run_time), value, fields) / factor, minutes)
+                path = str(fields.run_time)
+                run = _minutes(path, value, _decimal(path, value, fields) / factor, minutes)
         except _Refused as exc:
             refuse(exc, row)
         ops.append(
@@ -505,20 +573,80 @@ def map_order(
             errors.append(RowError(row, path, value, exc.reason, order_no))
     if errors:
         return errors
+    notes: list[UnmappedRef | OrderNote] = list(_dedupe(unmapped))
+    if fields.work_centre is not None or fields.op_work_centre is not None:
+        notes.extend(_missing_work_centres(order))
     mapped = MappedOrder(
         order=order,
         state=state,
         raw_state=raw_state,
-        unmapped=tuple(_dedupe(unmapped)),
+        unmapped=tuple(notes),
         rows=tuple(r.row for r in rows),
+        reason=_not_released_reason(fields, raw_state) if state == "not_released" else "",
     )
     if check is not None:
         check.see_order(mapped, RawOrder(raw_wc, erp_unit, tuple(raw_ops)))
     return mapped
 
 
-def _minutes(value: Decimal, unit: tuple[int, int]) -> Decimal:
-    return (value * unit[0] / unit[1]).quantize(_TIME_QUANTUM).normalize()
+def _minutes(path: str, raw: Any, value: Decimal, unit: tuple[int, int]) -> Decimal:
+    """A standard time in minutes, rounded to a millionth of a minute, within range."""
+    try:
+        minutes = (value * unit[0] / unit[1]).quantize(_TIME_QUANTUM)
+        return in_range(path, minutes, raw)
+    except (InvalidOperation, InvalidValueError):
+        raise _Refused(
+            path, raw, f"is out of range: in minutes it must be below {plain(QUANTITY_LIMIT)}"
+        ) from None
+
+
+def _converted(path: str, raw: Any, value: Decimal, erp_unit: str, unit: str) -> Decimal:
+    """A quantity converted to the floor unit, still within the documented range."""
+    try:
+        return in_range(path, value, raw)
+    except InvalidValueError as exc:
+        raise _Refused(
+            path,
+            raw,
+            f"is {plain(value)} {unit} after conversion from {erp_unit}, which {exc.reason}",
+        ) from None
+
+
+def _missing_work_centres(order: ErpOrder) -> list[OrderNote]:
+    """A warning when an order (or some of its operations) has no work centre: the floor
+    cannot queue that work at any terminal until the ERP names one."""
+    if order.work_centre:
+        return []
+    if not order.routing:
+        return [
+            OrderNote(
+                W_NO_WORK_CENTRE,
+                "order",
+                "the ERP names no work centre for order {order_no} and it has no operations; "
+                "no terminal will show it",
+            )
+        ]
+    ops = [op.op_id for op in order.routing if not op.work_centre]
+    if not ops:
+        return []
+    return [
+        OrderNote(
+            W_NO_WORK_CENTRE,
+            ",".join(ops),
+            "the ERP names no work centre for order {order_no} nor for its operation(s) "
+            + ", ".join(ops)
+            + "; no terminal will show them",
+        )
+    ]
+
+
+def _not_released_reason(fields: FieldMap, raw_state: str) -> str:
+    released = ", ".join(repr(v) for v in fields.released_values)
+    if not raw_state:
+        return (
+            f"its release state ({fields.release_state}) is missing or empty; released: {released}"
+        )
+    return f"its release state ({fields.release_state}) is {raw_state!r}; released: {released}"
 
 
 def _work_centre(raw: str, maps: ValueMaps, unmapped: list[UnmappedRef], where: str) -> str:
@@ -627,6 +755,7 @@ def map_records(
             seen.setdefault(key, r.row)
         dupes = {e.order_no for e in result.errors if "appears again" in e.message}
         groups = [g for g in groups if _text(lookup(g[0].data, fields.order_no)) not in dupes]
+    groups = _refuse_whole_orders(groups, result.errors, fields)
     for group in groups:
         out = map_order(group, fields, maps, check=check)
         if isinstance(out, MappedOrder):
@@ -634,6 +763,35 @@ def map_records(
         else:
             result.errors.extend(out)
     return result
+
+
+def _refuse_whole_orders(
+    groups: list[list[Record]], errors: list[RowError], fields: FieldMap
+) -> list[list[Record]]:
+    """Drop every order one of whose records the parser refused, naming it: importing the
+    rest would release (or change) it with a truncated routing."""
+    keys = {_text(lookup(g[0].data, fields.order_no)): g for g in groups}
+    refused: dict[str, int | None] = {}
+    for i, e in enumerate(errors):
+        matches = [k for k in dict.fromkeys((e.order_no or "", *e.candidates)) if k in keys]
+        if matches and e.order_no != matches[0]:
+            errors[i] = replace(e, order_no=matches[0])
+        for k in matches:
+            refused.setdefault(k, e.row)
+    for key, row in refused.items():
+        group = keys[key]
+        rows = ", ".join(str(r.row) for r in group)
+        errors.append(
+            RowError(
+                group[0].row,
+                fields.order_no,
+                key,
+                f"is refused as a whole because its record at row {row} could not be read; "
+                f"its other rows ({rows}) were not imported either",
+                key,
+            )
+        )
+    return [g for g in groups if _text(lookup(g[0].data, fields.order_no)) not in refused]
 
 
 def map_reason_code(code: str, maps: ValueMaps) -> tuple[str, UnmappedRef | None]:
@@ -647,9 +805,11 @@ def map_reason_code(code: str, maps: ValueMaps) -> tuple[str, UnmappedRef | None
 
 __all__ = [
     "WARNING_CODES",
+    "W_NO_WORK_CENTRE",
     "MappedOrder",
     "MappingCheck",
     "MappingResult",
+    "OrderNote",
     "RawOrder",
     "Record",
     "RowError",

@@ -74,26 +74,74 @@ def text(field_name: str, value: Any, *, required: bool = True, max_len: int = 2
     return s
 
 
-def quantity(field_name: str, value: Any) -> Decimal:
-    """A finite, non-negative quantity as a Decimal."""
+# One precision and range for every quantity and standard time (docs/inbound.md, "Numbers").
+QUANTITY_PLACES = 6
+QUANTITY_LIMIT = Decimal(10) ** 12
+# Unit conversion factors (1 ERP unit = factor floor units) may be finer: 0.45359237 kg per lb.
+FACTOR_PLACES = 12
+
+
+def plain(d: Decimal) -> str:
+    """A Decimal in fixed-point notation (never 1E+1 or 1E-7), for messages and exports."""
+    return format(d, "f")
+
+
+def decimal_places(d: Decimal) -> int:
+    """How many decimal places a finite Decimal needs (trailing zeros do not count)."""
+    exponent = d.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _as_decimal(field_name: str, value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise InvalidValueError(field_name, value, "is not a number")
     try:
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise InvalidValueError(field_name, value, "is not finite")
-            d = Decimal(repr(value))
-        else:
-            d = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(value)
+            return Decimal(repr(value))
+        return Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise InvalidValueError(field_name, value, "is not a number") from None
+
+
+def in_range(
+    field_name: str,
+    d: Decimal,
+    value: Any = None,
+    *,
+    places: int = QUANTITY_PLACES,
+    negative: bool = False,
+) -> Decimal:
+    """``d`` checked against the documented range: finite, |d| < 10^12, at most ``places``
+    decimal places, and not negative unless allowed; the error names the field and value."""
+    shown = d if value is None else value
     if not d.is_finite():
-        raise InvalidValueError(field_name, value, "is not finite")
-    if d < 0:
-        raise InvalidValueError(field_name, value, "is negative")
-    if d.adjusted() > 15:
-        raise InvalidValueError(field_name, value, "is too large")
-    return canonical(d)
+        raise InvalidValueError(field_name, shown, "is not a finite number")
+    if not negative and d < 0:
+        raise InvalidValueError(field_name, shown, "is negative")
+    if abs(d) >= QUANTITY_LIMIT:
+        raise InvalidValueError(
+            field_name, shown, f"is out of range: it must be below {plain(QUANTITY_LIMIT)}"
+        )
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places and decimal_places(d) > places:
+        raise InvalidValueError(
+            field_name, shown, f"has more than {places} decimal places (at most {places})"
+        )
+    return d
+
+
+def quantity(field_name: str, value: Any) -> Decimal:
+    """A quantity (or standard time) as a Decimal: 0 ≤ q < 10^12, at most 6 decimal places."""
+    d = _as_decimal(field_name, value)
+    return canonical(in_range(field_name, d, value))
+
+
+def factor(field_name: str, value: Any) -> Decimal:
+    """A unit conversion factor: 0 ≤ f < 10^12, at most 12 decimal places."""
+    d = _as_decimal(field_name, value)
+    return canonical(in_range(field_name, d, value, places=FACTOR_PLACES))
 
 
 def canonical(d: Decimal) -> Decimal:
@@ -239,7 +287,7 @@ class ErpOrder:
                 raise InvalidValueError(f"routing[{i}].op_id", op.op_id, "appears twice")
             seen.add(op.op_id)
         factors = {
-            text("unit_factors", k, max_len=20): quantity(f"unit_factors.{k}", v)
+            text("unit_factors", k, max_len=20): factor(f"unit_factors.{k}", v)
             for k, v in self.unit_factors.items()
         }
         return ErpOrder(

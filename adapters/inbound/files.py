@@ -1,14 +1,16 @@
 """The watched inbox: plan files an ERP drops into a folder, imported once each.
 
-A file is read only once its writer is done (its size and modification time have not
-changed for ``settle_seconds``; temporary names are ignored), claimed by an atomic rename
-into the processing folder, imported, then moved to the archive — or, when any row was
-refused, to the error folder with a ``<name>.errors.json`` report beside it. The good rows
-of a file with bad rows are imported all the same.
+A file is read only once its writer is done (its done-marker exists, or its size and
+modification time have not changed for ``settle_seconds``; temporary names are ignored),
+claimed by an atomic rename into the processing folder, imported, then moved to the archive
+— or, when any row was refused or anything failed, to the error folder with a
+``<name>.errors.json`` report beside it. The good orders of a file with bad rows are
+imported all the same; no failure leaves a file in the processing folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -20,25 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from adapters.config import FilesInbound, Integration
-from adapters.inbound.parsers import parse_file
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+from adapters.config import DEFAULT_TEMP_PATTERNS, FilesInbound, Integration
+from adapters.inbound.parsers import FileRefused, parse_file
 from adapters.inbound.sync import SyncSummary, apply_mapping
 from adapters.mapping import MappingCheck, MappingResult, RowError, map_records
 from domain.ledger import Ledger
 
-# Names a writer uses while a file is incomplete (editors, browsers, Office, rsync, scp).
-TEMP_PATTERNS = (
-    "*.tmp",
-    "*.temp",
-    "*.part",
-    "*.partial",
-    "*.crdownload",
-    "*.swp",
-    "*.filepart",
-    ".~*",
-    "~$*",
-    ".*",
-)
+TEMP_PATTERNS = DEFAULT_TEMP_PATTERNS
 REPORT_SUFFIX = ".errors.json"
 
 
@@ -53,9 +45,9 @@ class FileOutcome:
     summary: SyncSummary
 
 
-def is_temporary(name: str) -> bool:
+def is_temporary(name: str, patterns: Iterable[str] = TEMP_PATTERNS) -> bool:
     """Whether a file name is one a writer uses while the file is still being written."""
-    return any(fnmatch.fnmatch(name, p) for p in TEMP_PATTERNS)
+    return any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
 def _free_name(directory: Path, name: str) -> Path:
@@ -97,9 +89,16 @@ class Inbox:
             entries = list(os.scandir(self.config.inbox))
         except FileNotFoundError:
             return []
+        names = {e.name for e in entries}
+        marker = self.config.done_suffix
         for entry in entries:
             name = entry.name
-            if is_temporary(name) or not fnmatch.fnmatch(name, self.config.pattern):
+            if self.skipped(name):
+                continue
+            if marker is not None:
+                # The writer's done-marker says the file is complete: no settle time needed.
+                if name + marker in names and entry.is_file(follow_symlinks=False):
+                    found.append((entry.stat().st_mtime_ns, name, Path(entry.path)))
                 continue
             try:
                 if not entry.is_file(follow_symlinks=False):
@@ -118,8 +117,20 @@ class Inbox:
         self._observed = observed
         return [p for _, _, p in sorted(found)]
 
+    def skipped(self, name: str) -> bool:
+        """Whether an inbox name is never read: not the pattern, a temporary name, a marker."""
+        marker = self.config.done_suffix
+        return (
+            not fnmatch.fnmatch(name, self.config.pattern)
+            or is_temporary(name, self.config.temp_patterns)
+            or (marker is not None and name.endswith(marker))
+        )
+
     def claim(self, path: Path) -> Path | None:
-        """Take a file for processing by an atomic rename; None when another worker took it."""
+        """Take a file for processing by an atomic rename; None when another worker took it.
+
+        Its done-marker (if the integration uses them) moves with it, so a marker the ERP
+        writes for a new file of the same name is not mistaken for this one's."""
         self.processing.mkdir(parents=True, exist_ok=True)
         target = _free_name(self.processing, path.name)
         try:
@@ -127,7 +138,17 @@ class Inbox:
         except FileNotFoundError:
             return None
         self._observed.pop(path.name, None)
+        marker = self.config.done_suffix
+        if marker is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(
+                    path.with_name(path.name + marker), target.with_name(target.name + marker)
+                )
         return target
+
+    def _drop_marker(self, claimed: Path) -> None:
+        if self.config.done_suffix is not None:
+            claimed.with_name(claimed.name + self.config.done_suffix).unlink(missing_ok=True)
 
     def recover(self) -> list[Path]:
         """Return files left in processing by a stopped worker to the inbox (re-import is safe)."""
@@ -143,12 +164,19 @@ class Inbox:
 
     def read(self, path: Path, *, check: MappingCheck | None = None) -> MappingResult:
         """Parse and map one file; a file that cannot be read at all is one document error."""
-        try:
-            items = list(parse_file(path, self.config))
-        except (OSError, ValueError) as exc:
-            items = [RowError(None, "document", None, f"cannot be read: {exc}")]
         fields, maps = self.integration.field_map, self.integration.maps
-        return map_records(items, fields, maps, check=check)
+        order_field = fields.order_no if fields.operations is None else None
+        try:
+            items = list(parse_file(path, self.config, order_field=order_field))
+        except FileRefused as exc:
+            items = [RowError(None, "document", None, str(exc))]
+        except Exception as exc:  # no reader failure may strand the file (docs/inbound.md)
+            items = [RowError(None, "document", None, f"cannot be read: {_describe(exc)}")]
+        try:
+            return map_records(items, fields, maps, check=check)
+        except Exception as exc:
+            error = RowError(None, "document", None, f"cannot be mapped: {_describe(exc)}")
+            return MappingResult(errors=[error])
 
     def process(
         self,
@@ -165,9 +193,22 @@ class Inbox:
         result = self.read(claimed)
         try:
             summary = apply_mapping(self.integration, ledger, result, open_orders=open_orders)
-        except Exception:
-            os.rename(claimed, _free_name(self.config.inbox, claimed.name))
+        except _STORE_DOWN:
+            back = _free_name(self.config.inbox, claimed.name)
+            os.rename(claimed, back)
+            marker = self.config.done_suffix
+            if marker is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(
+                        claimed.with_name(claimed.name + marker), back.with_name(back.name + marker)
+                    )
             raise
+        except Exception as exc:
+            # Not the store being away: retrying would fail the same way and block the files
+            # after it, so the file goes to the error folder with the reason.
+            summary = SyncSummary(self.integration.name)
+            summary.errors.append(f"the import stopped: {_describe(exc)}")
+        self._drop_marker(claimed)
         if not summary.errors:
             self.config.archive.mkdir(parents=True, exist_ok=True)
             moved = Path(shutil.move(claimed, _free_name(self.config.archive, claimed.name)))
@@ -191,6 +232,7 @@ class Inbox:
             "errors": [e.to_dict() for e in summary.row_errors],
             "ledger_errors": [e for e in summary.errors if e not in row_messages],
             "warnings": summary.warnings,
+            "not_released": summary.reasons,
         }
 
     def poll(
@@ -206,6 +248,14 @@ class Inbox:
             if claimed is not None:
                 outcomes.append(self.process(claimed, ledger, open_orders=open_orders))
         return outcomes
+
+
+# Failures that are the store's, not the file's: the file goes back to the inbox for a retry.
+_STORE_DOWN = (OperationalError, InterfaceError, OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def total(outcomes: Iterable[FileOutcome], integration: str) -> SyncSummary:

@@ -8,11 +8,14 @@ read at all yields one error with ``row`` None (or the line where reading failed
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
+import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +29,8 @@ from lxml import etree
 
 from adapters.config import FilesInbound, FixedWidthColumn
 from adapters.mapping import Record, RowError
+from domain.errors import InvalidValueError
+from domain.values import in_range
 
 Parsed = Record | RowError
 Source = Path | bytes
@@ -43,6 +48,10 @@ _TIME_UNITS: dict[str, tuple[int, int]] = {
 }
 
 
+class FileRefused(ValueError):
+    """A whole file is refused before (or instead of) reading it: over a configured limit."""
+
+
 def _document_error(message: str, row: int | None = None, field: str = "document") -> RowError:
     return RowError(row, field, None, message)
 
@@ -51,20 +60,121 @@ def _read(source: Source) -> bytes:
     return source if isinstance(source, bytes) else Path(source).read_bytes()
 
 
+def _codec(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return encoding.lower()
+
+
+def _encoding_problem(data: bytes, encoding: str) -> str | None:
+    """What is wrong when the bytes plainly are not in the configured encoding (a byte-order
+    mark of another encoding, or UTF-16 without one): a message that names the fix."""
+    codec = _codec(encoding)
+    wide = codec.startswith(("utf-16", "utf-32"))
+    for bom, name in (
+        (codecs.BOM_UTF32_LE, "UTF-32"),
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+        (codecs.BOM_UTF8, "UTF-8"),
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+    ):
+        if data.startswith(bom):
+            fits = {"UTF-8": codec in ("utf-8", "utf-8-sig"), "UTF-16": codec.startswith("utf-16")}
+            if fits.get(name, codec.startswith("utf-32")):
+                return None
+            fix = {"UTF-8": "utf-8-sig", "UTF-16": "utf-16", "UTF-32": "utf-32"}[name]
+            return (
+                f"the file starts with a {name} byte-order mark but encoding is {encoding}: "
+                f'set encoding = "{fix}"'
+            )
+    if data.startswith(b"PK\x03\x04"):
+        return "the file is a zip archive (an Excel workbook?), not text: check format"
+    head = data[:4096]
+    even, odd = head[0::2], head[1::2]
+    if not wide and len(odd) >= 2:
+        even_zeros, odd_zeros = even.count(0) / len(even), odd.count(0) / len(odd)
+        if max(even_zeros, odd_zeros) >= 0.9 and min(even_zeros, odd_zeros) <= 0.1:
+            fix = "utf-16-be" if even_zeros > odd_zeros else "utf-16-le"
+            return (
+                f"the file looks like UTF-16 text without a byte-order mark (every other byte "
+                f'is zero) but encoding is {encoding}: set encoding = "{fix}"'
+            )
+    return None
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
 def _lines(data: bytes, encoding: str) -> tuple[list[str], list[RowError]]:
-    """The text lines of a file; a line that is not valid in the encoding is a row error."""
-    codec = "utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding
+    """The text lines of a file; a line that is not valid in the encoding is a row error
+    (the line is kept, its bad bytes replaced, so its order can still be named)."""
+    problem = _encoding_problem(data, encoding)
+    if problem:
+        return [], [_document_error(problem, 1, "encoding")]
+    codec = _codec(encoding)
+    if codec.startswith(("utf-16", "utf-32")):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            return [], [_document_error(f"is not {encoding} text (byte {exc.start + 1})")]
+        return _LINE.findall(text.removeprefix("\ufeff")), []
+    first = "utf-8-sig" if codec == "utf-8" else encoding
     lines: list[str] = []
     errors: list[RowError] = []
     for n, raw in enumerate(data.splitlines(keepends=True), start=1):
         try:
-            lines.append(raw.decode(codec if n == 1 else encoding))
+            lines.append(raw.decode(first if n == 1 else encoding))
         except UnicodeDecodeError as exc:
             errors.append(
                 RowError(n, "line", None, f"is not {encoding} text (byte {exc.start + 1})")
             )
-            lines.append("\n")  # keep line numbers
+            lines.append(raw.decode(encoding, errors="replace"))
     return lines, errors
+
+
+def _fields_of(line: str, delimiter: str, quotechar: str | None) -> list[str]:
+    """One line split into fields on its own (quotes that do not close are kept as text)."""
+    try:
+        return next(
+            csv.reader(
+                [line],
+                delimiter=delimiter,
+                quotechar=quotechar or '"',
+                quoting=csv.QUOTE_MINIMAL if quotechar else csv.QUOTE_NONE,
+            ),
+            [],
+        )
+    except csv.Error:
+        return line.rstrip("\r\n").split(delimiter)
+
+
+def _at(values: Sequence[Any], index: int | None) -> str:
+    if index is None or not 0 <= index < len(values) or values[index] is None:
+        return ""
+    v = values[index]
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def _order_candidates(
+    values: Sequence[Any], names: Sequence[str], index: int | None
+) -> tuple[str, ...]:
+    """Which order a row with the wrong number of fields belongs to: the value in the order
+    column counted from the left, and counted as if the extra (or missing) fields came
+    before it."""
+    shifted = None if index is None else index + len(values) - len(names)
+    found = (_at(values, index), _at(values, shifted))
+    return tuple(dict.fromkeys(v for v in found if v))
+
+
+def _row_limit(count: int, max_rows: int | None) -> None:
+    if max_rows is not None and count > max_rows:
+        raise FileRefused(
+            f"has more than {max_rows} data rows (max_rows = {max_rows}); nothing of it was "
+            "imported"
+        )
 
 
 # ---------------------------------------------------------------------------- CSV / delimited
@@ -78,10 +188,20 @@ def parse_csv(
     encoding: str = "utf-8",
     header: bool = True,
     column_names: Sequence[str] = (),
+    order_field: str | None = None,
+    max_rows: int | None = None,
 ) -> Iterator[Parsed]:
-    """Read delimiter-separated rows; the header (or ``column_names``) names the fields."""
+    """Read delimiter-separated rows; the header (or ``column_names``) names the fields.
+
+    A refused row names the order it belongs to (the value in the ``order_field`` column),
+    so the mapping can refuse that order as a whole. A quote that never closes names the
+    line where it opened and every order on the lines it swallowed.
+    """
     lines, bad_lines = _lines(_read(source), encoding)
     bad = {e.row: e for e in bad_lines}
+    if None in bad or (1 in bad and bad[1].field == "encoding"):
+        yield from bad.values()
+        return
     reader = csv.reader(
         lines,
         delimiter=delimiter,
@@ -92,17 +212,39 @@ def parse_csv(
     names: list[str] | None = [c.strip() for c in column_names] if column_names else None
     if header:
         names = None
+    index: int | None = None
+    count = 0
+
+    def order_index() -> int | None:
+        return names.index(order_field) if names and order_field in names else None
+
+    index = order_index()
+
+    def order_on(line_no: int) -> str:
+        return _at(_fields_of(lines[line_no - 1], delimiter, quotechar), index)
+
     while True:
+        start = reader.line_num + 1
         try:
             values = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            yield RowError(reader.line_num, "line", None, f"cannot be read: {exc}")
+            end = reader.line_num
+            if end > start and quotechar:
+                yield from _unclosed_quote(start, end, order_on, f"cannot be read: {exc}")
+            else:
+                yield RowError(
+                    start, "line", None, f"cannot be read: {exc}", order_on(start) or None
+                )
             continue
-        n = reader.line_num
-        if n in bad:
-            yield bad.pop(n)
+        end = reader.line_num
+        spanned = [bad[n] for n in range(start, end + 1) if n in bad]
+        if spanned:
+            for e in spanned:
+                del bad[e.row]
+                cand = _order_candidates(values, names or values, index)
+                yield replace(e, order_no=cand[0] if cand else None, candidates=cand)
             continue
         if not values or all(not v.strip() for v in values):
             continue
@@ -112,19 +254,57 @@ def parse_csv(
             dupes = sorted({v for v in names if names.count(v) > 1})
             if missing or dupes:
                 why = f"has no name for column(s) {missing}" if missing else f"repeats {dupes}"
-                yield _document_error(f"the header {why}", n, "header")
+                yield _document_error(f"the header {why}", start, "header")
                 return
+            index = order_index()
             continue
         if len(values) != len(names):
+            why = f"has {len(values)} fields, the header has {len(names)}"
+            if end > start and quotechar:
+                yield from _unclosed_quote(start, end, order_on, why)
+                continue
+            cand = _order_candidates(values, names, index)
+            yield RowError(
+                start,
+                "line",
+                delimiter.join(values),
+                why,
+                cand[0] if cand else None,
+                candidates=cand,
+            )
+            continue
+        count += 1
+        _row_limit(count, max_rows)
+        yield Record(start, dict(zip(names, (v.strip() for v in values), strict=True)))
+    yield from bad.values()
+
+
+def _unclosed_quote(
+    start: int, end: int, order_on: Callable[[int], str], why: str
+) -> Iterator[RowError]:
+    """A quote opened on line ``start`` ran on to line ``end``: the opening line and every
+    order on the lines it swallowed are refused, each by name."""
+    lost = {n: order_on(n) for n in range(start + 1, end + 1)}
+    orders = list(dict.fromkeys(o for o in lost.values() if o))
+    named = f" (orders {', '.join(orders)})" if orders else ""
+    opening = order_on(start)
+    yield RowError(
+        start,
+        "line",
+        None,
+        f"opens a quote that is not closed before line {end}, so lines {start + 1}–{end}"
+        f"{named} were read as part of one field ({why})",
+        opening or None,
+    )
+    for n, order_no in lost.items():
+        if order_no:
             yield RowError(
                 n,
                 "line",
-                delimiter.join(values),
-                f"has {len(values)} fields, the header has {len(names)}",
+                None,
+                f"was swallowed by the quote opened on line {start} that is never closed",
+                order_no,
             )
-            continue
-        yield Record(n, dict(zip(names, (v.strip() for v in values), strict=True)))
-    yield from bad.values()
 
 
 def parse_delimited(
@@ -135,6 +315,8 @@ def parse_delimited(
     encoding: str = "utf-8",
     header: bool = True,
     column_names: Sequence[str] = (),
+    order_field: str | None = None,
+    max_rows: int | None = None,
 ) -> Iterator[Parsed]:
     """Read delimited text (pipe, tab, semicolon…), by default without quoting."""
     return parse_csv(
@@ -144,6 +326,8 @@ def parse_delimited(
         encoding=encoding,
         header=header,
         column_names=column_names,
+        order_field=order_field,
+        max_rows=max_rows,
     )
 
 
@@ -156,20 +340,28 @@ def parse_fixed_width(
     columns: Sequence[FixedWidthColumn],
     encoding: str = "utf-8",
     skip_lines: int = 0,
+    order_field: str | None = None,
+    max_rows: int | None = None,
 ) -> Iterator[Parsed]:
     """Read fixed-width records: each column is a 1-based, inclusive character span."""
     if not columns:
         raise ValueError("fixed-width parsing needs a column layout")
     lines, bad_lines = _lines(_read(source), encoding)
+    if not lines:
+        yield from bad_lines
+        return
     bad = {e.row: e for e in bad_lines}
     last_start = max(c.start for c in columns)
+    order_col = next((c for c in columns if c.name == order_field), None)
+    count = 0
     for n, line in enumerate(lines, start=1):
         if n <= skip_lines:
             continue
-        if n in bad:
-            yield bad[n]
-            continue
         line = line.rstrip("\r\n")
+        order_no = line[order_col.start - 1 : order_col.end].strip() if order_col else ""
+        if n in bad:
+            yield replace(bad[n], order_no=order_no or None)
+            continue
         if not line.strip():
             continue
         if len(line) < last_start:
@@ -178,16 +370,46 @@ def parse_fixed_width(
                 "line",
                 line,
                 f"is {len(line)} characters long; the record layout needs at least {last_start}",
+                order_no or None,
             )
             continue
+        count += 1
+        _row_limit(count, max_rows)
         yield Record(n, {c.name: line[c.start - 1 : c.end].strip() for c in columns})
 
 
 # ---------------------------------------------------------------------------- Excel
 
 
-def parse_xlsx(source: Source, *, sheet: str | None = None) -> Iterator[Parsed]:
+def check_zip(source: Source, max_unpacked_bytes: int | None) -> None:
+    """Refuse a workbook whose zip members declare more unpacked bytes than allowed, before
+    anything is unpacked (zip bombs). zipfile stops at the declared size of each member,
+    so a member that lies about its size fails its CRC check instead of growing."""
+    if max_unpacked_bytes is None:
+        return
+    stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
+    try:
+        with zipfile.ZipFile(stream) as z:
+            declared = sum(i.file_size for i in z.infolist())
+    except zipfile.BadZipFile:
+        return  # openpyxl names the problem
+    if declared > max_unpacked_bytes:
+        raise FileRefused(
+            f"unpacks to {declared} bytes, more than max_unpacked_bytes = {max_unpacked_bytes} "
+            "(a workbook this large, or a zip bomb); nothing of it was read"
+        )
+
+
+def parse_xlsx(
+    source: Source,
+    *,
+    sheet: str | None = None,
+    order_field: str | None = None,
+    max_rows: int | None = None,
+    max_unpacked_bytes: int | None = None,
+) -> Iterator[Parsed]:
     """Read the first (or the named) worksheet: row 1 names the columns, one record per row."""
+    check_zip(source, max_unpacked_bytes)
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         wb = openpyxl.load_workbook(stream, read_only=True, data_only=True)
@@ -202,6 +424,8 @@ def parse_xlsx(source: Source, *, sheet: str | None = None) -> Iterator[Parsed]:
             return
         ws = wb[sheet] if sheet is not None else wb.worksheets[0]
         names: list[str] | None = None
+        index: int | None = None
+        count = 0
         for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                 continue
@@ -215,13 +439,21 @@ def parse_xlsx(source: Source, *, sheet: str | None = None) -> Iterator[Parsed]:
                     why = f"has no name for column(s) {missing}" if missing else f"repeats {dupes}"
                     yield _document_error(f"the header row {why}", n, "header")
                     return
+                index = names.index(order_field) if order_field in names else None
                 continue
             extra = [v for v in values[len(names) :] if v not in (None, "")]
             if extra:
+                order_no = _at(values, index)
                 yield RowError(
-                    n, "line", extra[0], f"has values beyond the {len(names)} named columns"
+                    n,
+                    "line",
+                    extra[0],
+                    f"has values beyond the {len(names)} named columns",
+                    order_no or None,
                 )
                 continue
+            count += 1
+            _row_limit(count, max_rows)
             cells = list(values[: len(names)]) + [None] * (len(names) - len(values))
             data = {
                 k: (v.strip() if isinstance(v, str) else v)
@@ -277,15 +509,76 @@ def _child_text(el: Any, *path: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def _minutes(value: str, unit: str, where: str) -> Decimal:
+class _Refused(ValueError):
+    """One ProductionRequest refused: which element, which value, why."""
+
+    def __init__(self, row: int | None, field: str, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.row, self.field, self.value, self.message = row, field, value, message
+
+
+def _minutes(value: str, unit: str, where: str, row: int | None) -> Decimal:
+    """A standard time in minutes (rounded to a millionth), checked against the range."""
     try:
         d = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"{where}: {value!r} is not a number") from None
+        raise _Refused(row, where, value, "is not a number") from None
+    try:
+        in_range(where, d, value)
+    except InvalidValueError as exc:
+        raise _Refused(row, where, value, exc.reason) from None
     factor = _TIME_UNITS.get(unit.strip().lower() or "min")
     if factor is None:
-        raise ValueError(f"{where}: unit {unit!r} is not a time unit (min, h, s)")
-    return d * factor[0] / factor[1]
+        raise _Refused(row, f"{where}/UnitOfMeasure", unit, "is not a time unit (min, h, s)")
+    return (d * factor[0] / factor[1]).quantize(Decimal("0.000001"))
+
+
+def _equipment(seg: Any) -> str:
+    return _child_text(seg, "EquipmentRequirement", "EquipmentID") or _child_text(
+        seg, "HierarchyScope", "EquipmentID"
+    )
+
+
+def _times(seg: Any, op_id: str) -> dict[str, Decimal]:
+    times: dict[str, Decimal] = {}
+    for param in seg.iterfind(f"{_q('ProductionParameter')}/{_q('Parameter')}"):
+        pid = _child_text(param, "ID").replace(" ", "").replace("_", "").lower()
+        key = {SETUP_PARAMETER: "setup_time", RUN_PARAMETER: "run_time"}.get(pid)
+        if key is None:
+            continue
+        value = _child_text(param, "Value", "ValueString")
+        unit = _child_text(param, "Value", "UnitOfMeasure")
+        where = f"SegmentRequirement {op_id} / Parameter {_child_text(param, 'ID')}"
+        times[key] = _minutes(value, unit, where, param.sourceline)
+    return times
+
+
+def _operations(parent: Any, inherited_wc: str) -> Iterator[dict[str, Any]]:
+    """The routing in document order: a SegmentRequirement holding SegmentRequirements is a
+    group whose leaves are the operations (they inherit its equipment); a group that sets
+    times of its own is refused, as those times belong to no one operation."""
+    for seg in parent.findall(_q("SegmentRequirement")):
+        op_id = _child_text(seg, "ID") or _child_text(seg, "ProcessSegmentID")
+        work_centre = _equipment(seg) or inherited_wc
+        times = _times(seg, op_id)
+        if seg.find(_q("SegmentRequirement")) is not None:
+            if times:
+                raise _Refused(
+                    seg.sourceline,
+                    f"SegmentRequirement {op_id}",
+                    None,
+                    "holds nested SegmentRequirements and also sets SetupTime/RunTimePerUnit; "
+                    "the times cannot be given to one operation",
+                )
+            yield from _operations(seg, work_centre)
+            continue
+        yield {
+            "op_id": op_id,
+            "op_name": _child_text(seg, "Description") or _child_text(seg, "ProcessSegmentID"),
+            "op_work_centre": work_centre,
+            "setup_time": times.get("setup_time", ""),
+            "run_time": times.get("run_time", ""),
+        }
 
 
 def _request_record(req: Any) -> dict[str, Any]:
@@ -310,28 +603,10 @@ def _request_record(req: Any) -> dict[str, Any]:
         "part_no": "",
         "quantity": "",
         "unit": "",
-        "operations": [],
+        "operations": list(_operations(req, "")),
     }
-    for seg in req.findall(_q("SegmentRequirement")):
-        op_id = _child_text(seg, "ID") or _child_text(seg, "ProcessSegmentID")
-        op: dict[str, Any] = {
-            "op_id": op_id,
-            "op_name": _child_text(seg, "Description") or _child_text(seg, "ProcessSegmentID"),
-            "op_work_centre": _child_text(seg, "EquipmentRequirement", "EquipmentID")
-            or _child_text(seg, "HierarchyScope", "EquipmentID"),
-            "setup_time": "",
-            "run_time": "",
-        }
-        for param in seg.iterfind(f"{_q('ProductionParameter')}/{_q('Parameter')}"):
-            pid = _child_text(param, "ID").replace(" ", "").replace("_", "").lower()
-            key = {SETUP_PARAMETER: "setup_time", RUN_PARAMETER: "run_time"}.get(pid)
-            if key is None:
-                continue
-            value = _child_text(param, "Value", "ValueString")
-            unit = _child_text(param, "Value", "UnitOfMeasure")
-            op[key] = _minutes(value, unit, f"operation {op_id} parameter {pid}")
-        record["operations"].append(op)
-        # The order's product: the (last) material the routing produces.
+    # The order's product: the (last) material the routing produces, nested segments included.
+    for seg in req.iter(_q("SegmentRequirement")):
         for mat in seg.findall(_q("MaterialRequirement")):
             if _child_text(mat, "MaterialUse") == "Produced":
                 record["part_no"] = _child_text(mat, "MaterialDefinitionID")
@@ -340,13 +615,33 @@ def _request_record(req: Any) -> dict[str, Any]:
     return record
 
 
+def _libxml_message(exc: etree.XMLSyntaxError) -> str:
+    """libxml's message without its advice to turn protection off (XML_PARSE_HUGE)."""
+    text = str(exc)
+    if "XML_PARSE_HUGE" not in text:
+        return f"is not well-formed XML: {text}"
+    what = "is too large or too deeply nested"
+    if "depth" in text.lower():
+        what = "nests elements more than 256 levels deep"
+    elif "text node" in text.lower():
+        what = "has a text node longer than 10,000,000 characters"
+    elif "buffer" in text.lower() or "attribute" in text.lower():
+        what = "has a name, attribute or text longer than 10,000,000 characters"
+    return (
+        f"is refused: it {what}, beyond the XML parser's safety limits (line {exc.lineno}); "
+        "a production schedule never needs that"
+    )
+
+
 def _schedules(root: Any) -> list[Any]:
     if root.tag == _q("ProductionSchedule"):
         return [root]
     return list(root.iter(_q("ProductionSchedule")))
 
 
-def parse_b2mml(source: Source, *, schema_dir: Path | None = None) -> Iterator[Parsed]:
+def parse_b2mml(
+    source: Source, *, schema_dir: Path | None = None, max_rows: int | None = None
+) -> Iterator[Parsed]:
     """Read a B2MML V0600 ProductionSchedule: one record per ProductionRequest.
 
     DTDs and entity declarations are refused before anything is expanded (XML bombs,
@@ -372,7 +667,7 @@ def parse_b2mml(source: Source, *, schema_dir: Path | None = None) -> Iterator[P
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        yield _document_error(f"is not well-formed XML: {exc}", exc.lineno)
+        yield _document_error(_libxml_message(exc), exc.lineno)
         return
     schedules = _schedules(root)
     if not schedules:
@@ -404,6 +699,7 @@ def parse_b2mml(source: Source, *, schema_dir: Path | None = None) -> Iterator[P
                 order_no,
             )
         )
+    _row_limit(sum(len(s.findall(_q("ProductionRequest"))) for s in schedules), max_rows)
     for schedule in schedules:
         for req in schedule.findall(_q("ProductionRequest")):
             if req in refused:
@@ -411,9 +707,9 @@ def parse_b2mml(source: Source, *, schema_dir: Path | None = None) -> Iterator[P
                 continue
             try:
                 yield Record(req.sourceline, _request_record(req))
-            except ValueError as exc:
+            except _Refused as exc:
                 order_no = _child_text(req, "ID") or None
-                yield RowError(req.sourceline, "ProductionParameter", None, str(exc), order_no)
+                yield RowError(exc.row, exc.field, exc.value, exc.message, order_no)
 
 
 # ---------------------------------------------------------------------------- JSON
@@ -439,42 +735,72 @@ def parse_json_items(payload: Any, items_path: str = "") -> Iterator[Parsed]:
 # ---------------------------------------------------------------------------- dispatch
 
 
-def parse_file(path: Path, inbound: FilesInbound) -> Iterator[Parsed]:
-    """Read one inbox file in the integration's configured format."""
+def check_size(path: Path, max_file_bytes: int | None) -> None:
+    """Refuse a file larger than the configured limit, before a byte of it is read."""
+    if max_file_bytes is None:
+        return
+    size = path.stat().st_size
+    if size > max_file_bytes:
+        raise FileRefused(
+            f"is {size} bytes, more than max_file_bytes = {max_file_bytes}; nothing of it was read"
+        )
+
+
+def parse_file(
+    path: Path, inbound: FilesInbound, *, order_field: str | None = None
+) -> Iterator[Parsed]:
+    """Read one inbox file in the integration's configured format, within its limits.
+
+    ``order_field`` is the column holding the order number (tabular formats), so a row that
+    cannot be read still names its order. Raises :class:`FileRefused` when the file is over
+    a limit (``max_file_bytes``, ``max_rows``, ``max_unpacked_bytes``).
+    """
+    check_size(path, inbound.max_file_bytes)
     fmt = inbound.format
-    if fmt == "csv":
+    rows = inbound.max_rows
+    if fmt in ("csv", "delimited"):
+        quotechar = inbound.quotechar
+        if fmt == "delimited" and "quotechar" not in inbound.model_fields_set:
+            quotechar = None
         return parse_csv(
             path,
             delimiter=inbound.delimiter,
-            quotechar=inbound.quotechar,
+            quotechar=quotechar,
             encoding=inbound.encoding,
             header=inbound.header,
             column_names=inbound.column_names,
-        )
-    if fmt == "delimited":
-        return parse_delimited(
-            path,
-            delimiter=inbound.delimiter,
-            quotechar=inbound.quotechar if "quotechar" in inbound.model_fields_set else None,
-            encoding=inbound.encoding,
-            header=inbound.header,
-            column_names=inbound.column_names,
+            order_field=order_field,
+            max_rows=rows,
         )
     if fmt == "fixed_width":
         return parse_fixed_width(
-            path, columns=inbound.columns, encoding=inbound.encoding, skip_lines=inbound.skip_lines
+            path,
+            columns=inbound.columns,
+            encoding=inbound.encoding,
+            skip_lines=inbound.skip_lines,
+            order_field=order_field,
+            max_rows=rows,
         )
     if fmt == "xlsx":
-        return parse_xlsx(path, sheet=inbound.sheet)
-    return parse_b2mml(path)
+        return parse_xlsx(
+            path,
+            sheet=inbound.sheet,
+            order_field=order_field,
+            max_rows=rows,
+            max_unpacked_bytes=inbound.max_unpacked_bytes,
+        )
+    return parse_b2mml(path, max_rows=rows)
 
 
 __all__ = [
     "B2MML_DIR_ENV",
     "B2MML_NS",
+    "FileRefused",
     "Parsed",
     "b2mml_schema",
     "b2mml_schema_dir",
+    "check_size",
+    "check_zip",
     "parse_b2mml",
     "parse_csv",
     "parse_delimited",

@@ -66,6 +66,8 @@ class SyncSummary:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     row_errors: list[RowError] = field(default_factory=list)
+    # Why each not-released order was left out (order number → reason).
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """How many orders (or messages) fell into each outcome."""
@@ -92,6 +94,7 @@ class SyncSummary:
             "warnings", "errors", "row_errors",
         ):  # fmt: skip
             getattr(self, name).extend(getattr(other, name))
+        self.reasons.update(other.reasons)
         return self
 
     def line(self) -> str:
@@ -99,9 +102,10 @@ class SyncSummary:
         return f"{self.integration}: " + ", ".join(f"{v} {k}" for k, v in self.counts().items())
 
     def lines(self) -> list[str]:
-        """The counts, then every warning and error."""
+        """The counts, why orders were not released, then every warning and error."""
         return (
             [self.line()]
+            + [f"  not released: order {o}: {r}" for o, r in self.reasons.items()]
             + [f"  warning: {w}" for w in self.warnings]
             + [f"  error: {e}" for e in self.errors]
         )
@@ -194,6 +198,8 @@ class _Run:
         """An order not (or no longer) released: skipped; warned about if the floor has it."""
         order_no = mapped.order_no
         self.note("not_released", order_no)
+        if mapped.reason:
+            self.summary.reasons[order_no] = mapped.reason
         existing = self.ledger.find_order(order_no, self.name)
         if existing is not None and existing.state in OPEN_STATES:
             state = mapped.raw_state or "(empty)"

@@ -38,7 +38,7 @@ from adapters.config import (
     ValueMaps,
 )
 from adapters.inbound import amqp, rest, sql, tryton_source
-from adapters.inbound.files import Inbox, is_temporary, total
+from adapters.inbound.files import Inbox, total
 from adapters.inbound.sniff import Sniffer, default_fetch, running_orders
 from adapters.inbound.sync import SourceUnavailable, SyncSummary, open_orders_in_ledger
 from adapters.mapping import MappingCheck
@@ -59,6 +59,8 @@ def _transient(exc: BaseException) -> bool:
 def log_summary(summary: SyncSummary) -> None:
     """Log one pass: the counts at info, each warning and error at warning level."""
     log.info("sync %s", summary.line())
+    for order_no, reason in summary.reasons.items():
+        log.info("sync %s: order %s not released: %s", summary.integration, order_no, reason)
     for w in summary.warnings:
         log.warning("sync %s: warning: %s", summary.integration, w)
     for e in summary.errors:
@@ -269,7 +271,7 @@ def check_integration(integration: Integration) -> MappingCheck:
         sql.read(integration, check=check)
     elif isinstance(inbound, FilesInbound):
         inbox = Inbox(integration)
-        for path in _inbox_files(inbound):
+        for path in _inbox_files(inbox):
             inbox.read(path, check=check)
     elif isinstance(inbound, TrytonInbound):
         tryton_source.mapped_plan(integration, tryton_source.fetch_plan(integration), check=check)
@@ -278,12 +280,11 @@ def check_integration(integration: Integration) -> MappingCheck:
     return check
 
 
-def _inbox_files(inbound: FilesInbound) -> list[Path]:
-    if not inbound.inbox.is_dir():
+def _inbox_files(inbox: Inbox) -> list[Path]:
+    folder = inbox.config.inbox
+    if not folder.is_dir():
         return []
-    return sorted(
-        p for p in inbound.inbox.glob(inbound.pattern) if p.is_file() and not is_temporary(p.name)
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and not inbox.skipped(p.name))
 
 
 __all__ = [

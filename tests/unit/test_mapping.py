@@ -147,11 +147,22 @@ def test_spreadsheet_values_and_formats_are_read() -> None:
         update={"date_format": "%d.%m.%Y", "decimal_comma": True, "time_unit": "h"}
     )
     out = map_order(
-        [row(2, Auftrag=4711.0, Menge="1.250,5", Termin="14.03.2025", Prio=3.0, Ruest="0,25")],
+        [
+            row(
+                2,
+                Auftrag=4711.0,
+                Menge="1.250,5",
+                Termin="14.03.2025",
+                Prio=3.0,
+                Ruest="0,25",
+                Bearb="0,5",
+            )
+        ],
         fields,
         MAPS,
     )
     assert isinstance(out, MappedOrder)
+    assert out.order.routing[0].run_time_per_unit == 30
     assert out.order.order_no == "4711" and out.order.quantity == Decimal("1250.5")
     assert out.order.due_date == date(2025, 3, 14) and out.order.priority == 3
     assert out.order.routing[0].setup_time == 15
