@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems
 from api.metrics import MetricsMiddleware
+from api.pages import templating
+from api.pages import terminal as terminal_pages
 from api.routes import (
     audit,
     conflicts,
@@ -23,6 +25,7 @@ from api.routes import (
     operations,
     orders,
     plan,
+    reason_codes,
     script,
     warnings,
     writeback,
@@ -70,6 +73,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     problems.install(app)
     for module in (operations, orders, plan, script, conflicts, warnings, audit, erp, writeback):
         app.include_router(module.router)
+    app.include_router(reason_codes.router)
+    # people's pages (server-rendered) and their assets, shipped in the package
+    app.include_router(terminal_pages.router)
+    templating.mount_static(app)
     app.include_router(health.router)
     app.include_router(health.metrics_router)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)

@@ -227,6 +227,7 @@ def run(
     from api.main_job import (
         EXAMPLE_CONFIG,
         MainJob,
+        demo_operator_for,
         load,
         operator_token,
         prepare_folders,
@@ -252,6 +253,7 @@ def run(
         demo_no = run_demo(ledger) if demo_order and fresh else None
     operator = operator_token(settings, "operator", "operator")
     supervisor = operator_token(settings, "supervisor", "supervisor")
+    demo_operator = demo_operator_for(settings, create=demo_no is not None)
 
     job = MainJob(settings, integrations)
     job.start_workers()
@@ -270,6 +272,11 @@ def run(
         f"  plan          curl -H 'Authorization: Bearer {operator}' "
         f"http://{host}:{port}/work-centres/SAW-1/plan\n"
         "  writeback     var/erp/performance/ (with the example configuration)\n"
+        f"\n  terminal      http://{host}:{port}/terminal\n"
+        "                sign it in with the supervisor token above and work centres such as\n"
+        "                SAW-1, LASER-1, COAT-1; then operators sign on with a badge or PIN"
+        + (f"\n                (demo operator {demo_operator})" if demo_operator else "")
+        + "\n"
         "\nCtrl-C stops everything.\n",
         soft_wrap=True,
     )
@@ -529,6 +536,15 @@ def _register_writeback_commands() -> None:
 
 
 _register_writeback_commands()
+
+
+def _register_operator_commands() -> None:
+    from api.cli_operators import operator_app
+
+    app.add_typer(operator_app, name="operator")
+
+
+_register_operator_commands()
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from adapters.settings import Settings, store_env
+from adapters.terminals import TerminalStore
 from adapters.tokens import TokenStore
 from api.metrics import Metrics
 from domain import Ledger
@@ -38,6 +39,12 @@ class ApiSettings(Settings):
     follow_views: bool = Field(default=True, description="run the projection runner in-process")
     threads: int = Field(
         default=100, ge=1, le=1000, description="worker threads for requests that block"
+    )
+    terminal_idle_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="sign an idle operator off a terminal"
+    )
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies: always, never, or (unset) when over HTTPS"
     )
 
 
@@ -102,6 +109,7 @@ class Runtime:
     settings: ApiSettings
     metrics: Metrics
     tokens: TokenStore
+    terminals: TerminalStore
     _services: Services | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_try: float = 0.0
@@ -111,7 +119,8 @@ class Runtime:
     @classmethod
     def create(cls, settings: ApiSettings) -> Runtime:
         tokens = TokenStore(settings, cache_seconds=settings.token_cache_seconds)
-        return cls(settings=settings, metrics=Metrics(), tokens=tokens)
+        terminals = TerminalStore(settings, idle_minutes=settings.terminal_idle_minutes)
+        return cls(settings=settings, metrics=Metrics(), tokens=tokens, terminals=terminals)
 
     def open(self) -> Services:
         """The opened services, opening the store first if needed (StoreUnavailableError)."""
@@ -170,6 +179,7 @@ class Runtime:
         ledger = Ledger(env=env, default_integration=self.settings.default_integration)
         try:
             self.tokens.setup()
+            self.terminals.setup()
             runner = ViewRunner(ledger)
             runner.setup()
             reader = ViewReader.for_ledger(ledger)
@@ -194,6 +204,7 @@ class Runtime:
         if services is not None:
             services.close()
         self.tokens.close()
+        self.terminals.close()
 
 
 def _locator(ledger: Ledger, runner: ViewRunner, reader: ViewReader) -> Callable[[str], list[str]]:
