@@ -135,7 +135,9 @@ class Panel:
 def queue(reader: ViewReader, terminal: Terminal) -> list[QueueItem]:
     """The released orders' operations at the terminal's work centres, in working order
     (due date, priority), with cancelled orders' open operations and conflicts flagged."""
-    conflicted = {(c.integration, c.order_no) for c in reader.conflicts(open_only=True)}
+    open_conflicts = reader.conflicts(open_only=True)
+    conflicted = {(c.integration, c.order_no) for c in open_conflicts if not _cancels(c)}
+    cancelling = {(c.integration, c.order_no) for c in open_conflicts if _cancels(c)}
     items: list[QueueItem] = []
     for wc in terminal.work_centres:
         for e in reader.plan(wc).entries:
@@ -158,6 +160,7 @@ def queue(reader: ViewReader, terminal: Terminal) -> list[QueueItem]:
                     e.setup_time,
                     e.run_time_per_unit,
                     e.good,
+                    cancelled=(e.integration, e.order_no) in cancelling,
                     conflicted=(e.integration, e.order_no) in conflicted,
                 )
             )
@@ -190,6 +193,11 @@ def queue(reader: ViewReader, terminal: Terminal) -> list[QueueItem]:
                 )
     items.sort(key=lambda i: (i.due_date is None, i.due_date or "", i.priority, i.order_no))
     return items
+
+
+def _cancels(conflict: Any) -> bool:
+    """Whether a conflict is the ERP cancelling an order the floor has started."""
+    return conflict.field == "status" and str(conflict.erp_value) == "cancelled"
 
 
 def pick(items: list[QueueItem], wanted: str | None) -> QueueItem | None:
@@ -226,6 +234,9 @@ def panel(
             Alert("cancelled", "ERP cancelled this order — what you record is kept, with a warning")
         )
     for c in reader.conflicts(open_only=True, integration=integ, order_no=item.order_no):
+        if _cancels(c):
+            alerts.append(Alert("cancelled", "ERP cancelled this order — supervisor reviewing"))
+            continue
         shown = num(c.erp_value) if c.field == "quantity" else c.erp_value
         alerts.append(
             Alert("conflict", f"ERP changed the {c.field} to {shown} — supervisor reviewing")

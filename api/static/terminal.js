@@ -11,6 +11,7 @@
 
   var STORE = "floorledger.pending";
   var RECEIPT = "floorledger.receipt";
+  var FLASH = "floorledger.flash";
   var RETRY_MS = 2000;
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var panel = document.getElementById("panel");
@@ -64,7 +65,13 @@
     }
   }
 
-  function flash(text, kind) {
+  // messages survive the reload that follows a sent action (sessionStorage)
+  function flash(text, kind, keep) {
+    if (keep !== false) {
+      var kept = JSON.parse(sessionStorage.getItem(FLASH) || "[]");
+      kept.push([text, kind]);
+      sessionStorage.setItem(FLASH, JSON.stringify(kept.slice(-4)));
+    }
     var box = document.getElementById("flash");
     if (!box) { return; }
     var p = document.createElement("p");
@@ -445,6 +452,9 @@
     if (report) {
       report.addEventListener("submit", function (ev) { ev.preventDefault(); submitReport(report); });
     }
+    var kept = JSON.parse(sessionStorage.getItem(FLASH) || "[]");
+    sessionStorage.removeItem(FLASH);
+    kept.forEach(function (m) { flash(m[0], m[1], false); });
     document.addEventListener("keydown", scanner);
     window.addEventListener("online", flush);
     if (panel) { setState(panel.dataset.state); }
