@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import LedgerDep, RecorderDep, Target
 from api.problems import problem_responses
+from api.reason_check import warn_unknown_reasons
 from api.schemas import (
     CommandPublic,
     OperationEventCreate,
@@ -41,10 +42,10 @@ def start_operation(
 
 @router.post("/pause", response_model=CommandPublic)
 def pause_operation(
-    body: PauseCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
+    body: PauseCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep, request: Request
 ) -> CommandPublic:
     """An operator pauses a running operation, giving the stop reason."""
-    return recorder.run(
+    out = recorder.run(
         lambda key: ledger.pause_operation(
             target.order_no,
             target.op_id,
@@ -55,6 +56,7 @@ def pause_operation(
             key=key,
         )
     )
+    return warn_unknown_reasons(request, ledger, recorder, out, "stop", [body.reason_code])
 
 
 @router.post("/resume", response_model=CommandPublic)
@@ -93,10 +95,14 @@ def complete_operation(
 
 @router.post("/quantities", response_model=CommandPublic)
 def report_quantity(
-    body: QuantityReportCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
+    body: QuantityReportCreate,
+    target: Target,
+    ledger: LedgerDep,
+    recorder: RecorderDep,
+    request: Request,
 ) -> CommandPublic:
     """An operator reports good, scrap (with a reason) and rework quantities."""
-    return recorder.run(
+    out = recorder.run(
         lambda key: ledger.report_quantity(
             target.order_no,
             target.op_id,
@@ -111,6 +117,8 @@ def report_quantity(
             key=key,
         )
     )
+    reasons = [body.scrap_reason] if body.scrap > 0 else []
+    return warn_unknown_reasons(request, ledger, recorder, out, "scrap", reasons)
 
 
 @router.post("/results", response_model=CommandPublic)
@@ -138,10 +146,10 @@ def record_result(
 
 @router.post("/reports", response_model=CommandPublic)
 def submit_report(
-    body: ReportCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep
+    body: ReportCreate, target: Target, ledger: LedgerDep, recorder: RecorderDep, request: Request
 ) -> CommandPublic:
     """An operator submits a report of times and amounts for the ERP (its id is `result`)."""
-    return recorder.run(
+    out = recorder.run(
         lambda key: ledger.submit_report(
             target.order_no,
             target.op_id,
@@ -157,3 +165,4 @@ def submit_report(
             key=key,
         )
     )
+    return warn_unknown_reasons(request, ledger, recorder, out, "scrap", list(body.scrap))

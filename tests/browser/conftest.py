@@ -135,7 +135,7 @@ class Plant:
 
     def release(
         self, order_no: str, work_centre: str = "SAW-1", quantity: str = "50", **extra: Any
-    ) -> None:
+    ) -> int:
         """The ERP pushes a released order with one operation at ``work_centre``."""
         body = {
             "order_no": order_no,
@@ -153,6 +153,7 @@ class Plant:
         }  # fmt: skip
         r = self.call("POST", "/erp/orders", "erp", body, integration="plant")
         assert r.status_code == 200, r.text
+        return int(r.json()["position"])
 
     def history(self, order_no: str) -> list[dict[str, Any]]:
         r = self.call("GET", f"/orders/{order_no}/history", "audrey", integration="plant")

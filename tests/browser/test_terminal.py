@@ -27,8 +27,21 @@ def settled(page: Page, action: Callable[[], Any]) -> None:
 
 
 def choose(page: Page, order_no: str) -> None:
-    page.locator("a.qitem", has_text=order_no).first.click()
+    """Pick an order's operation in the queue (reloading while the views catch up)."""
+    link = page.locator("a.qitem", has_text=order_no)
+    for _ in range(50):
+        if link.count():
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    link.first.click()
     expect(page.locator("#panel-h")).to_contain_text(order_no)
+
+
+def reload_after(page: Page, position: int) -> None:
+    """Reload once the server's views include ledger ``position`` (read your writes)."""
+    url = page.url.split("&wait=")[0]
+    page.goto(url + ("&" if "?" in url else "?") + f"wait={position}")
 
 
 def type_quantity(page: Page, digits: str) -> None:
@@ -177,8 +190,8 @@ def test_an_erp_quantity_change_and_a_cancellation_show_on_the_terminal_which_st
     choose(page, "WO-B3")
     settled(page, lambda: page.get_by_role("button", name="Start").click())
 
-    plant.release("WO-B3", quantity="60")  # the planner changes the running order
-    page.reload()
+    changed = plant.release("WO-B3", quantity="60")  # the planner changes the running order
+    reload_after(page, changed)
     expect(page.locator("#alerts")).to_contain_text(
         "ERP changed the quantity to 60 — supervisor reviewing"
     )
@@ -188,7 +201,7 @@ def test_an_erp_quantity_change_and_a_cancellation_show_on_the_terminal_which_st
         "POST", "/erp/orders/WO-B3/cancellation", "erp", {"reason": "customer"}, integration="plant"
     )
     assert r.status_code == 200, r.text
-    page.reload()
+    reload_after(page, r.json()["position"])
     expect(page.locator("#alerts")).to_contain_text(
         "ERP cancelled this order — supervisor reviewing"
     )
@@ -198,7 +211,7 @@ def test_an_erp_quantity_change_and_a_cancellation_show_on_the_terminal_which_st
         integration="plant",
     )  # fmt: skip
     assert r.status_code == 200, r.text
-    page.reload()
+    reload_after(page, r.json()["position"])
     expect(page.locator("#alerts")).to_contain_text("ERP cancelled this order — what you record")
     expect(page.locator("a.qitem", has_text="WO-B3")).to_contain_text("Cancelled by ERP")
     shot(page, plant, "08-cancelled-order")
