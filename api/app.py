@@ -23,6 +23,7 @@ from api.routes import (
     erp,
     health,
     operations,
+    operators,
     orders,
     plan,
     reason_codes,
@@ -74,6 +75,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for module in (operations, orders, plan, script, conflicts, warnings, audit, erp, writeback):
         app.include_router(module.router)
     app.include_router(reason_codes.router)
+    app.include_router(operators.router)
     # people's pages (server-rendered) and their assets, shipped in the package
     app.include_router(terminal_pages.router)
     templating.mount_static(app)

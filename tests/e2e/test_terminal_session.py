@@ -256,3 +256,29 @@ def test_operators_are_added_listed_and_removed_with_the_cli(
     assert '"name": "anna"' in listed.output and "1234" not in listed.output
     assert runner.invoke(cli, ["operator", "remove", "anna"]).exit_code == 0
     assert runner.invoke(cli, ["operator", "remove", "anna"]).exit_code == 1
+
+
+def test_supervisors_manage_operators_and_see_who_is_signed_on_where(floor: Api) -> None:
+    r = floor.post("sven", "/operators", {"name": "cara", "pin": "5555"})
+    assert r.status_code == 201, r.text
+    assert r.json() == {
+        "name": "cara", "badge": False, "pin": True, "created_at": r.json()["created_at"],
+        "signed_on_at": None,
+    }  # fmt: skip
+    refused = floor.post("sven", "/operators", {"name": "dan", "pin": "12ab"})
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "pin" and "12ab" not in refused.text
+    assert floor.post("olga", "/operators", {"name": "eve", "pin": "1111"}).status_code == 403
+    assert sign_in(floor) == 303
+    assert sign_on(floor, operator="cara", pin="5555") == 303
+    terminals = floor.get("sven", "/terminals").json()
+    assert [(t["name"], t["work_centres"], t["operator"]) for t in terminals] == [
+        ("Lathe terminal", ["LATHE-1"], "cara")
+    ]
+    names = {o["name"]: o["signed_on_at"] for o in floor.get("sven", "/operators").json()}
+    assert names == {"anna": None, "ben": None, "cara": "Lathe terminal"}
+    r = floor.client.delete("/operators/cara", headers=floor.headers("sven"))
+    assert r.status_code == 204
+    assert floor.get("sven", "/terminals").json()[0]["operator"] is None
+    r = floor.client.delete("/operators/cara", headers=floor.headers("sven"))
+    assert r.status_code == 404
