@@ -220,3 +220,46 @@ def test_an_erp_quantity_change_and_a_cancellation_show_on_the_terminal_which_st
     expect(page.locator("#flash")).to_contain_text("order cancelled")
     expect(page.locator("#good")).to_have_text("3")
     assert events(plant, "WO-B3", "QuantityReported")[0]["actor_id"] == "anna"
+
+
+def tab_to(page: Page, text: str) -> None:
+    """Press Tab until the focused element shows ``text`` (or has the id ``#text``)."""
+    seen = []
+    for _ in range(120):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "'#' + document.activeElement.id + ' ' + (document.activeElement.innerText || '')"
+        )
+        seen.append(focused[:30])
+        if (text.startswith("#") and focused.startswith(text + " ")) or (
+            not text.startswith("#") and text in focused
+        ):
+            return
+    raise AssertionError(f"Tab never reached {text!r}: {seen[:40]}")
+
+
+def test_an_operator_signs_on_and_works_with_the_keyboard_only(page: Page, plant: Plant) -> None:
+    plant.release("WO-B4")
+    sign_in_terminal(page, plant, "Saw terminal 4", "SAW-1")
+    tab_to(page, "#badge")
+    page.keyboard.type("1001")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    choose_with_keys = page.locator("a.qitem", has_text="WO-B4")
+    for _ in range(50):
+        if choose_with_keys.count():
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    tab_to(page, "WO-B4")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab_to(page, "Start")
+    settled(page, lambda: page.keyboard.press("Enter"))
+    tab_to(page, "Pause")
+    page.keyboard.press("Enter")  # the reason picker opens with the first reason focused
+    expect(page.locator("#pause-dialog")).to_be_visible()
+    settled(page, lambda: page.keyboard.press("Enter"))
+    expect(page.locator("#op-state")).to_have_text("paused")
+    paused = events(plant, "WO-B4", "OperationPaused")
+    assert [(e["actor_id"], e["details"]["reason_code"]) for e in paused] == [("anna", "MAT")]
