@@ -16,6 +16,9 @@ from api.runtime import Runtime, StoreUnavailableError
 
 TERMINAL_COOKIE = "fl_terminal"
 TERMINAL_COOKIE_DAYS = 365
+# the operator who took a kept action (the page's script sends it): it is refused, and kept,
+# while someone else is signed on
+OPERATOR_HEADER = "X-Floorledger-Operator"
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,8 @@ async def current_terminal(request: Request, runtime: Runtime | None = None) -> 
 
 async def session_caller(request: Request, runtime: Runtime | None = None) -> SessionCaller | None:
     """The operator at this browser's terminal; None without a terminal cookie; 401 when no
-    one is signed on; 403 for a write without the CSRF header. A write restarts the idle
-    clock."""
+    one is signed on or another operator than the action's; 403 for a write without the
+    CSRF header. A write restarts the idle clock."""
     terminal = await current_terminal(request, runtime)
     if terminal is None:
         return None
@@ -59,6 +62,12 @@ async def session_caller(request: Request, runtime: Runtime | None = None) -> Se
     if terminal.operator is None:
         raise AuthenticationError(
             f"no operator is signed on at terminal {terminal.name!r}: sign on first"
+        )
+    taken_by = request.headers.get(OPERATOR_HEADER)
+    if taken_by is not None and taken_by != terminal.operator:
+        raise AuthenticationError(
+            f"this action was taken by {taken_by!r} but {terminal.operator!r} is signed on at "
+            f"terminal {terminal.name!r}: it waits until {taken_by!r} signs on again"
         )
     if request.method not in csrf.SAFE_METHODS:
         store = (runtime or _runtime(request)).terminals

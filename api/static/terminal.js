@@ -14,6 +14,8 @@
   var FLASH = "floorledger.flash";
   var RETRY_MS = 2000;
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  // the operator signed on (none on the sign-on page): only their kept actions are sent
+  var operator = (document.querySelector('meta[name="operator"]') || {}).content || "";
   var panel = document.getElementById("panel");
   var flushing = false;
   var offline = false;
@@ -83,6 +85,7 @@
 
   function enqueue(action) {
     action.key = action.key || newKey();
+    action.operator = operator;
     action.at = action.at || new Date().toISOString();
     var items = load();
     items.push(action);
@@ -103,6 +106,7 @@
         "Content-Type": "application/json",
         "Accept": "application/json",
         "X-CSRF-Token": csrf,
+        "X-Floorledger-Operator": it.operator,
         "Idempotency-Key": it.key
       },
       body: JSON.stringify(it.body || {})
@@ -112,9 +116,14 @@
   function flush() {
     if (flushing) { return; }
     var items = load();
-    if (items.length === 0) { return; }
-    flushing = true;
+    if (items.length === 0 || !operator) { return; }
     var it = items[0];
+    if (it.operator !== operator) {
+      flash(items.length + " kept action(s) by " + it.operator + " wait until " + it.operator +
+            " signs on here again.", "warning", false);
+      return;
+    }
+    flushing = true;
     send(it).then(function (resp) {
       return resp.json().catch(function () { return null; }).then(function (body) {
         return { status: resp.status, body: body };
@@ -124,8 +133,8 @@
       if (r.status === 502 || r.status === 503 || r.status === 504) { return retryLater(); }
       setOnline(true);
       var rest = load().filter(function (x) { return x.key !== it.key; });
-      if (r.status === 401) {
-        flash("Signed off — sign on again to send the waiting actions.", "error");
+      if (r.status === 401) {  // signed off meanwhile: keep the actions for their operator
+        flash(problemText(r.body, r.status), "error", false);
         return;
       }
       save(rest);

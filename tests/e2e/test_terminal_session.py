@@ -282,3 +282,19 @@ def test_supervisors_manage_operators_and_see_who_is_signed_on_where(floor: Api)
     assert floor.get("sven", "/terminals").json()[0]["operator"] is None
     r = floor.client.delete("/operators/cara", headers=floor.headers("sven"))
     assert r.status_code == 404
+
+
+def test_an_action_kept_for_one_operator_is_refused_while_another_is_signed_on(
+    floor: Api,
+) -> None:
+    assert sign_in(floor) == 303
+    assert sign_on(floor, operator="ben", pin="4321") == 303
+    headers = {"X-CSRF-Token": csrf(floor), "X-Floorledger-Operator": "anna"}
+    r = floor.client.post("/orders/WO-1/operations/10/start", json={}, headers=headers)
+    assert r.status_code == 401
+    assert "'anna'" in r.json()["detail"] and "'ben' is signed on" in r.json()["detail"]
+    assert floor_events(floor) == []
+    headers["X-Floorledger-Operator"] = "ben"
+    r = floor.client.post("/orders/WO-1/operations/10/start", json={}, headers=headers)
+    assert r.status_code == 200
+    assert floor_events(floor) == [("OperationStarted", "ben")]
