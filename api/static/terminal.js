@@ -62,7 +62,7 @@
     offline = !up;
     var net = document.getElementById("net");
     if (net) {
-      net.textContent = up ? "Online" : "Offline — actions are kept";
+      net.textContent = up ? "Online" : "Offline";
       net.classList.toggle("is-offline", !up);
     }
   }

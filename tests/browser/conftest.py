@@ -256,6 +256,7 @@ def shot(page: Any, plant: Plant, name: str) -> None:
     if SCREENSHOTS and plant.backend == "sqlite":
         folder = Path(SCREENSHOTS)
         folder.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(folder / f"{name}.png"))
 
 

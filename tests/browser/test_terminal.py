@@ -215,10 +215,12 @@ def test_an_erp_quantity_change_and_a_cancellation_show_on_the_terminal_which_st
     expect(page.locator("#alerts")).to_contain_text("ERP cancelled this order — what you record")
     expect(page.locator("a.qitem", has_text="WO-B3")).to_contain_text("Cancelled by ERP")
     shot(page, plant, "08-cancelled-order")
-    type_quantity(page, "3")
+    type_quantity(page, "51")
     settled(page, lambda: page.get_by_role("button", name="Good", exact=True).click())
     expect(page.locator("#flash")).to_contain_text("order cancelled")
-    expect(page.locator("#good")).to_have_text("3")
+    expect(page.locator("#flash")).to_contain_text("over quantity")
+    expect(page.locator("#alerts")).to_contain_text("Over quantity")
+    expect(page.locator("#good")).to_have_text("51")
     assert events(plant, "WO-B3", "QuantityReported")[0]["actor_id"] == "anna"
 
 

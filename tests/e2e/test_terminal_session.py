@@ -208,6 +208,7 @@ def test_the_terminal_page_offers_only_known_reasons_by_label(floor: Api) -> Non
     assert 'data-reason="SETUP">Setting up</button>' in page
     assert 'data-reason="BURR">Burr on edge</button>' in page
     assert "pause-other" not in page  # no free-text code when the integration lists reasons
+    assert 'data-act="report"' in page  # mode C: the operator reports by hand
 
 
 def test_an_idle_operator_is_signed_off_and_the_terminal_says_so(backend: Backend) -> None:
