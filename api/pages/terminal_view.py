@@ -254,7 +254,7 @@ def panel(
         if e.event == "OperationPaused":
             pause_reason = reasons.label(integ, "stop", str(e.details.get("reason_code", "")))
     history = [
-        HistoryLine(e.occurred_at or e.recorded_at, e.actor_id, e.summary)
+        HistoryLine(e.occurred_at or e.recorded_at, e.actor_id, describe(e, reasons, integ))
         for e in reversed(mine[-HISTORY_SHOWN:])
     ]
     scrap = {k: _d(v) for k, v in op.scrap.items()}
@@ -277,6 +277,30 @@ def panel(
         history=history,
         report=report_draft(mine) if mode in ("C", "E") else None,
     )
+
+
+def describe(entry: Any, reasons: ReasonCatalogue, integration: str) -> str:
+    """What happened, as the operator reads it: reasons by label."""
+    d = entry.details
+    if entry.event == "OperationPaused":
+        return f"paused: {reasons.label(integration, 'stop', str(d.get('reason_code')))}"
+    if entry.event == "QuantityReported":
+        parts = [f"good {num(d.get('good'))}"] if _d(d.get("good")) else []
+        if _d(d.get("scrap")):
+            label = reasons.label(integration, "scrap", str(d.get("scrap_reason") or ""))
+            parts.append(f"scrap {num(d.get('scrap'))} ({label})")
+        if _d(d.get("rework")):
+            parts.append(f"rework {num(d.get('rework'))}")
+        return "reported " + ", ".join(parts)
+    if entry.event == "ReportSubmitted":
+        scrap = ", ".join(
+            f"{reasons.label(integration, 'scrap', k)} {num(v)}"
+            for k, v in (d.get("scrap") or {}).items()
+        )
+        return f"report {d.get('report_id')}: good {num(d.get('good'))}" + (
+            f", scrap {scrap}" if scrap else ""
+        )
+    return str(entry.summary)
 
 
 def report_draft(entries: list[Any]) -> ReportDraft:

@@ -78,6 +78,7 @@ def test_two_operators_work_an_order_from_start_to_a_report_the_erp_receives(
     settled(page, lambda: page.get_by_role("button", name="Waiting for material").click())
     expect(page.locator("#op-state")).to_have_text("paused")
     expect(page.locator(".sub")).to_contain_text("Waiting for material")
+    expect(page.locator("#history")).to_contain_text("anna paused: Waiting for material")
 
     sign_off(page)
     sign_on_with_pin(page, "ben", "4321")
