@@ -69,6 +69,15 @@ def test_two_operators_work_an_order_from_start_to_a_report_the_erp_receives(
     expect(queue).to_contain_text("WO-B1")
     expect(queue).not_to_contain_text("WO-B1L")
     expect(queue).to_contain_text("setup 15 min + 0.5 min/pcs = 40 min")
+    # with the page's own session: LASER-1 is out of this terminal's scope; no CSRF, no write
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+    laser = plant.url + "/orders/WO-B1L/operations/10/start?integration=plant"
+    refused = page.request.post(laser, data={}, headers={"X-CSRF-Token": token})
+    assert refused.status == 403 and "LASER-1" in refused.json()["detail"]
+    saw = plant.url + "/orders/WO-B1/operations/10/start?integration=plant"
+    assert page.request.post(saw, data={}).status == 403  # without the CSRF header
+    assert events(plant, "WO-B1L", "OperationStarted") == []
+    assert events(plant, "WO-B1", "OperationStarted") == []
     choose(page, "WO-B1")
 
     settled(page, lambda: page.get_by_role("button", name="Start").click())
