@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.pages import csrf
-from api.pages.terminal_view import minutes, num
+from api.pages.formatting import minutes, num
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = HERE / "templates"

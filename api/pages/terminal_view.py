@@ -10,6 +10,8 @@ from typing import Any
 
 from adapters.reasons import ReasonCatalogue
 from adapters.terminals import Terminal
+from api.pages.formatting import dec as _d
+from api.pages.formatting import num
 from domain import Ledger, OrderNotFoundError
 from projections import ViewReader
 
@@ -24,21 +26,6 @@ WARNING_LABELS = {
     "order_completed": "Completed order",
     "unknown_reason_code": "Unknown reason code",
 }
-
-
-def _d(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
-
-
-def num(value: Any) -> str:
-    """A quantity as people write it: 48, 2.5 (no trailing zeros, no exponent)."""
-    d = _d(value).normalize()
-    text = format(d, "f")
-    return text if text != "-0" else "0"
-
-
-def minutes(value: Any) -> str:
-    return num(_d(value).quantize(Decimal("0.1")))
 
 
 @dataclass
