@@ -190,6 +190,14 @@ def test_actions_taken_while_the_server_is_unreachable_are_recorded_once_in_orde
         )
         assert event["actor_id"] == "anna"
 
+    # the same kept actions sent again (as after a lost answer) record nothing more
+    total = len(plant.history("WO-B2"))
+    page.evaluate(f"localStorage.setItem('floorledger.pending', {json.dumps(json.dumps(kept))})")
+    with page.expect_navigation(timeout=15_000):
+        page.reload()
+        wait_for(lambda: page.evaluate("localStorage.getItem('floorledger.pending')") == "[]")
+    assert len(plant.history("WO-B2")) == total
+
 
 def test_an_erp_quantity_change_and_a_cancellation_show_on_the_terminal_which_still_records(
     page: Page, plant: Plant
