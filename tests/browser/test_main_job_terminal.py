@@ -63,6 +63,10 @@ def test_the_main_job_prints_the_terminal_and_a_new_user_works_an_order_in_the_b
         with page.expect_navigation():
             page.get_by_role("button", name="Start").click()
         expect(page.locator("#op-state")).to_have_text("running")
+        page.get_by_role("button", name="Pause").click()  # the example's stop reasons
+        with page.expect_navigation():
+            page.get_by_role("button", name="Tool change").click()
+        expect(page.locator("#op-state")).to_have_text("paused")
         outbox = tmp_path / "var" / "erp" / "performance"
         wait_for(
             lambda: [p for p in outbox.glob("*.xml") if "WO-2001" in p.read_text()],
