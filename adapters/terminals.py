@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,9 @@ PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
 # scrypt cost: ~20 ms per check on a small server, a brute force of a 4-digit PIN's hash
 # (without the terminal) costs minutes instead of microseconds.
 _N, _R, _P = 2**14, 8, 1
-_BADGE_SALT = b"floorledger-badge-v1"  # badges are looked up by hash, so the salt is fixed
+_BADGE_SALT = b"floorledger-badge-v1"
+MAX_FAILED_SIGN_ONS = 5
+LOCKOUT = timedelta(minutes=5)  # badges are looked up by hash, so the salt is fixed
 
 
 class TerminalError(ValueError):
@@ -123,6 +126,8 @@ class TerminalStore:
         self.idle_minutes = idle_minutes
         self.clock = clock
         self._ready = False
+        self._failures: dict[str, list[datetime]] = {}  # terminal -> recent failed sign-ons
+        self._failures_lock = threading.Lock()
 
     def _q(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         self._ensure()
@@ -278,6 +283,7 @@ class TerminalStore:
         pin: str | None = None,
     ) -> str:
         """Sign an operator on at a terminal by badge, or by name and PIN; returns the name."""
+        self._check_tries(terminal_id)
         operator: str | None = None
         if badge:
             rows = self._q(
@@ -295,7 +301,11 @@ class TerminalStore:
         else:
             raise TerminalError("scan or type your badge, or choose your name and type your PIN")
         if operator is None:
+            with self._failures_lock:
+                self._failures.setdefault(terminal_id, []).append(self.clock())
             raise TerminalError("badge or PIN not recognised; try again or ask your supervisor")
+        with self._failures_lock:
+            self._failures.pop(terminal_id, None)
         now = _iso(self.clock())
         self._x(
             f"UPDATE {T_TERMINALS} SET operator = ?, operator_since = ?, last_activity = ? "
@@ -303,6 +313,19 @@ class TerminalStore:
             (operator, now, now, terminal_id),
         )
         return operator
+
+    def _check_tries(self, terminal_id: str) -> None:
+        """At most MAX_FAILED_SIGN_ONS wrong badges or PINs per terminal within the lockout
+        window (a 4-digit PIN cannot be guessed at the terminal)."""
+        since = self.clock() - LOCKOUT
+        with self._failures_lock:
+            recent = [t for t in self._failures.get(terminal_id, []) if t > since]
+            self._failures[terminal_id] = recent
+        if len(recent) >= MAX_FAILED_SIGN_ONS:
+            raise TerminalError(
+                f"{len(recent)} wrong badges or PINs in a row: wait "
+                f"{int(LOCKOUT.total_seconds() // 60)} minutes or ask your supervisor"
+            )
 
     def sign_off(self, terminal_id: str) -> None:
         """The operator signs off the terminal."""

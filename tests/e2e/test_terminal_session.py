@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.terminals import TerminalStore
+from adapters.terminals import TerminalError, TerminalStore
 from api.cli import app as cli
 from tests.conftest import Backend
 from tests.e2e.conftest import Api, api_on
@@ -299,3 +299,20 @@ def test_an_action_kept_for_one_operator_is_refused_while_another_is_signed_on(
     r = floor.client.post("/orders/WO-1/operations/10/start", json={}, headers=headers)
     assert r.status_code == 200
     assert floor_events(floor) == [("OperationStarted", "ben")]
+
+
+def test_five_wrong_pins_lock_the_terminals_sign_on_for_a_while(backend: Backend) -> None:
+    now = [datetime(2026, 11, 29, 8, 0, tzinfo=UTC)]
+    store = TerminalStore(backend.settings, clock=lambda: now[0])
+    try:
+        store.add_operator("ben", pin="4321")
+        terminal, _ = store.sign_in_terminal("T1", ("SAW-1",), "sven")
+        for wrong in ("0000", "1111", "2222", "3333", "4444"):
+            with pytest.raises(TerminalError, match="not recognised"):
+                store.sign_on(terminal.terminal_id, name="ben", pin=wrong)
+        with pytest.raises(TerminalError, match="5 wrong badges or PINs"):
+            store.sign_on(terminal.terminal_id, name="ben", pin="4321")
+        now[0] += timedelta(minutes=6)
+        assert store.sign_on(terminal.terminal_id, name="ben", pin="4321") == "ben"
+    finally:
+        store.close()
