@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+## screenshots: regenerate docs/images/*.png from the browser tests (Debian's chromium)
+screenshots: $(STAMP)
+	FLOORLEDGER_SCREENSHOTS=docs/images $(BIN)/pytest tests/browser -k sqlite -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/ledger_write.py

@@ -432,6 +432,15 @@ class ValueMaps(_Model):
     units: dict[str, UnitMapping] = Field(default_factory=dict)
 
 
+class ReasonCodes(_Model):
+    """Stop (pause) and scrap reasons the terminal offers, code -> label; ``csv`` names a file
+    of ``kind,code,label`` rows (kind ``stop`` or ``scrap``) read in addition."""
+
+    stop: dict[str, str] = Field(default_factory=dict)
+    scrap: dict[str, str] = Field(default_factory=dict)
+    csv: Path | None = None
+
+
 # ---------------------------------------------------------------------------- integrations
 
 
@@ -445,6 +454,7 @@ class Integration(_Model):
     outbound: dict[str, Any] | None = None
     fields: FieldMap | None = None
     maps: ValueMaps = ValueMaps()
+    reasons: ReasonCodes = ReasonCodes()
 
     @property
     def poll_seconds(self) -> int:
@@ -629,6 +639,7 @@ __all__ = [
     "IntegrationsConfig",
     "NoAuth",
     "Paging",
+    "ReasonCodes",
     "RestInbound",
     "ServiceUrl",
     "SqlInbound",

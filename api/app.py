@@ -15,14 +15,18 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems, security
 from api.metrics import MetricsMiddleware
+from api.pages import templating
+from api.pages import terminal as terminal_pages
 from api.routes import (
     audit,
     conflicts,
     erp,
     health,
     operations,
+    operators,
     orders,
     plan,
+    reason_codes,
     script,
     warnings,
     writeback,
@@ -72,6 +76,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     problems.install(app)
     for module in (operations, orders, plan, script, conflicts, warnings, audit, erp, writeback):
         app.include_router(module.router)
+    app.include_router(reason_codes.router)
+    app.include_router(operators.router)
+    # people's pages (server-rendered) and their assets, shipped in the package
+    app.include_router(terminal_pages.router)
+    templating.mount_static(app)
     app.include_router(health.router)
     app.include_router(health.metrics_router)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)

@@ -107,11 +107,18 @@ class Principal:
     name: str
     role: str
     work_centre: str | None
+    work_centres: tuple[str, ...] = ()  # a terminal's scope (several work centres)
 
     @property
     def actor(self) -> Actor:
         """The actor recorded on the events this caller causes."""
         return Actor(self.name, self.role, "api")
+
+    def may_work_at(self, work_centre: str) -> bool:
+        """Whether the caller's scope includes this work centre."""
+        if self.work_centres:
+            return work_centre in self.work_centres
+        return self.work_centre is None or work_centre == self.work_centre
 
 
 bearer = HTTPBearer(auto_error=False, description="a token from `floorledger token create`")
@@ -119,10 +126,15 @@ bearer = HTTPBearer(auto_error=False, description="a token from `floorledger tok
 
 async def get_principal(
     runtime: RuntimeDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller's token (401 when missing, unknown or revoked)."""
+    """The caller's token (401 when missing, unknown or revoked), or else the operator signed
+    on at a browser terminal (see ``terminal_principal``)."""
     if credentials is None or not credentials.credentials:
+        caller = await terminal_principal(request, runtime)
+        if caller is not None:
+            return caller
         raise AuthenticationError("send 'Authorization: Bearer <token>'")
     secret = credentials.credentials
     token = runtime.tokens.cached(secret)
@@ -135,6 +147,22 @@ async def get_principal(
     if token is None:
         raise AuthenticationError("the bearer token is unknown or revoked")
     return Principal(token.name, token.role, token.work_centre)
+
+
+# --- operator pages (issue #14): a browser terminal's session as an alternative credential
+
+
+async def terminal_principal(request: Request, runtime: Runtime) -> Principal | None:
+    """The operator signed on at the browser terminal whose session cookie came with the
+    request (None without one); writes need the CSRF header. The terminal's work centres
+    are the scope, the operator is the actor."""
+    from api.pages.auth import session_caller
+
+    caller = await session_caller(request, runtime)
+    if caller is None:
+        return None
+    wcs = caller.work_centres
+    return Principal(caller.operator, "operator", ",".join(wcs), wcs)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -174,7 +202,7 @@ def _check_target(
         if off_routing and principal.work_centre is None:
             return None  # recorded with an integration warning (warn, don't block)
         return "unknown"
-    if principal.work_centre is not None and wc != principal.work_centre:
+    if not principal.may_work_at(wc):
         return "scope"
     return None
 

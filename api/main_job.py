@@ -155,3 +155,24 @@ def load(config_path: Path | None) -> IntegrationsConfig | None:
         return None
     os.environ["FLOORLEDGER_CONFIG"] = str(config_path)  # the API's writeback routes read it
     return load_config(config_path)
+
+
+DEMO_OPERATOR = ("anna", "1001", "1234")
+
+
+def demo_operator_for(settings: ApiSettings, *, create: bool) -> str | None:
+    """The demo operator to try the terminal with (added with the demo order): how to sign on
+    as them, or None when there is none."""
+    from adapters.terminals import TerminalStore
+
+    name, badge, pin = DEMO_OPERATOR
+    store = TerminalStore(settings)
+    try:
+        store.setup()
+        if create and name not in {o.name for o in store.operators(include_removed=True)}:
+            store.add_operator(name, badge=badge, pin=pin)
+        if name not in {o.name for o in store.operators()}:
+            return None
+        return f"{name}: badge {badge} or PIN {pin}"
+    finally:
+        store.close()

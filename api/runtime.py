@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import Field
 
 from adapters.settings import Settings, store_env
+from adapters.terminals import TerminalStore
 from adapters.tokens import TokenStore
 from api.metrics import Metrics
 from domain import Ledger
@@ -45,6 +46,12 @@ class ApiSettings(Settings):
     max_header_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
     auth_failures_allowed: int = Field(default=10, ge=0, le=100_000, description="0: off")
     auth_failure_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    terminal_idle_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="sign an idle operator off a terminal"
+    )
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies: always, never, or (unset) when over HTTPS"
+    )
 
 
 class StoreUnavailableError(Exception):
@@ -108,6 +115,7 @@ class Runtime:
     settings: ApiSettings
     metrics: Metrics
     tokens: TokenStore
+    terminals: TerminalStore
     _services: Services | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_try: float = 0.0
@@ -117,7 +125,8 @@ class Runtime:
     @classmethod
     def create(cls, settings: ApiSettings) -> Runtime:
         tokens = TokenStore(settings, cache_seconds=settings.token_cache_seconds)
-        return cls(settings=settings, metrics=Metrics(), tokens=tokens)
+        terminals = TerminalStore(settings, idle_minutes=settings.terminal_idle_minutes)
+        return cls(settings=settings, metrics=Metrics(), tokens=tokens, terminals=terminals)
 
     def open(self) -> Services:
         """The opened services, opening the store first if needed (StoreUnavailableError)."""
@@ -179,6 +188,7 @@ class Runtime:
         )
         try:
             self.tokens.setup()
+            self.terminals.setup()
             runner = ViewRunner(ledger)
             runner.setup()
             reader = ViewReader.for_ledger(ledger)
@@ -203,6 +213,7 @@ class Runtime:
         if services is not None:
             services.close()
         self.tokens.close()
+        self.terminals.close()
 
 
 class _ViewLocator:

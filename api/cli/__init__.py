@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import jobs, orders, report, sync, tokens, views, writeback
+from api.cli import jobs, operators, orders, report, sync, tokens, views, writeback
 
 app = typer.Typer(
     name="floorledger",
@@ -29,6 +29,7 @@ app.add_typer(tokens.token_app, name="token")
 app.add_typer(sync.mapping_app, name="mapping")
 app.add_typer(views.views_app, name="views")
 app.add_typer(writeback.writeback_app, name="writeback")
+app.add_typer(operators.operator_app, name="operator")
 
 
 def main() -> None:

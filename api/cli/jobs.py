@@ -17,6 +17,7 @@ from api.demo import run_demo
 from api.main_job import (
     EXAMPLE_CONFIG,
     MainJob,
+    demo_operator_for,
     load,
     operator_token,
     prepare_folders,
@@ -99,6 +100,7 @@ def run(
         demo_no = run_demo(ledger) if demo_order and fresh else None
     operator = operator_token(settings, "operator", "operator")
     supervisor = operator_token(settings, "supervisor", "supervisor")
+    demo_operator = demo_operator_for(settings, create=demo_no is not None)
 
     job = MainJob(settings, integrations)
     job.start_workers()
@@ -117,6 +119,11 @@ def run(
         f"  plan          curl -H 'Authorization: Bearer {operator}' "
         f"{base}/work-centres/SAW-1/plan\n"
         "  writeback     var/erp/performance/ (with the example configuration)\n"
+        f"\n  terminal      {base}/terminal\n"
+        "                sign it in with the supervisor token above and work centres such as\n"
+        "                SAW-1, LASER-1, COAT-1; then operators sign on with a badge or PIN"
+        + (f"\n                (demo operator {demo_operator})" if demo_operator else "")
+        + "\n"
         "\nCtrl-C stops everything.\n",
         soft_wrap=True,
     )

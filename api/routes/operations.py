@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
 
 from api.deps import RecorderDep, Target
 from api.problems import problem_responses
+from api.reason_check import reason_codes_of, warn_unknown_reasons
 from api.schemas import (
     CommandBody,
     CommandPublic,
@@ -52,10 +56,19 @@ FLOOR_ACTIONS: list[tuple[str, FloorBody, type[OrderCommand], str]] = [
 
 
 def _floor_action(path: str, body_type: FloorBody, command: type[OrderCommand], doc: str) -> None:
-    """Register ``POST …/{path}``: the body becomes ``command`` on the target operation."""
+    """Register ``POST …/{path}``: the body becomes ``command`` on the target operation; stop
+    and scrap reasons the integration does not list are recorded with a warning."""
+    reasons: Callable[[Any], tuple[str, list[str]]] | None = reason_codes_of(command)
 
-    def action(body: CommandBody, target: Target, recorder: RecorderDep) -> CommandPublic:
-        return recorder.execute(target.command(body, command))
+    def action(
+        body: CommandBody, target: Target, recorder: RecorderDep, request: Request
+    ) -> CommandPublic:
+        cmd = target.command(body, command)
+        out = recorder.execute(cmd)
+        if reasons is None:
+            return out
+        kind, codes = reasons(cmd)
+        return warn_unknown_reasons(request, recorder, out, kind, codes)
 
     action.__annotations__["body"] = body_type  # what FastAPI validates the request with
     action.__name__ = action.__qualname__ = _snake(command.__name__)
