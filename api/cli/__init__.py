@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import jobs, orders, report, sync, tokens, views, writeback
+from api.cli import golive, jobs, orders, report, sync, tokens, views, writeback
 
 app = typer.Typer(
     name="floorledger",
@@ -26,7 +26,7 @@ app.command("status")(views.status)
 app.command("report-script")(report.report_script)
 app.add_typer(orders.audit_app, name="audit")
 app.add_typer(tokens.token_app, name="token")
-app.add_typer(sync.mapping_app, name="mapping")
+app.add_typer(golive.mapping_app, name="mapping")
 app.add_typer(views.views_app, name="views")
 app.add_typer(writeback.writeback_app, name="writeback")
 
