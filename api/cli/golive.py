@@ -185,4 +185,59 @@ def dry_run_writeback(destinations: list[str] | None, out: Path | None) -> None:
                     typer.echo(json.dumps(m.to_json(), default=json_default))
 
 
-__all__ = ["dry_run_sync", "dry_run_writeback", "mapping_app"]
+def sandbox(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config", help="The integration TOML file pointing at the ERP's test system."
+        ),
+    ],
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", help="A scripted shift (TOML); default: work the first order."),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write go-live-report.html and .json into this folder."),
+    ] = None,
+) -> None:
+    """Run the whole job against the ERP's test system in a throwaway store, with writeback
+    captured to files, and report what going live would do. Exit 1 when a check failed."""
+    from adapters.config import load_config
+    from adapters.golive.sandbox import (
+        ScenarioError,
+        default_scenario,
+        load_scenario,
+        run_sandbox,
+        write_report,
+    )
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    try:
+        script = load_scenario(scenario) if scenario is not None else default_scenario()
+    except ScenarioError as exc:
+        err.print(f"[red]scenario error[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    result = run_sandbox(cfg, script, config_name=str(config))
+    for name, imp in result.imported.items():
+        console.print(f"{name}: {len(imp['released'])} order(s) imported", highlight=False)
+    for name, m in result.messages.items():
+        console.print(f"{name}: {m['count']} message(s) would be sent", highlight=False)
+    for w in result.warnings:
+        console.print(f"[yellow]warning[/yellow]: {escape(w)}", soft_wrap=True)
+    for c in result.checks:
+        mark = "[green]passed[/green]" if c.passed else "[red]FAILED[/red]"
+        detail = f" — {escape(c.detail)}" if c.detail else ""
+        console.print(f"{mark} {escape(c.name)}{detail}", soft_wrap=True, highlight=False)
+    if report is not None:
+        j, h = write_report(result, report)
+        console.print(f"report: {h} and {j}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+__all__ = ["dry_run_sync", "dry_run_writeback", "mapping_app", "sandbox"]
