@@ -13,6 +13,7 @@ from rich.markup import escape
 from adapters.config import IntegrationsConfig
 from api.cli.config import load_integrations
 from api.cli.console import console, err
+from api.cli.golive import dry_run_sync
 from api.cli.store import open_ledger
 
 SHOWN_ORDERS = 20
@@ -55,8 +56,6 @@ def sync(
 ) -> None:
     """Pull the plan from every ERP integration: a long-running worker, or one pass (--once)."""
     if dry_run:
-        from api.cli.golive import dry_run_sync
-
         dry_run_sync(integration, as_json)
         return
     # The ERP transports (httpx, SQLAlchemy, pika, openpyxl) load only for the commands that

@@ -17,6 +17,7 @@ from rich.table import Table
 from adapters.writeback.service import WritebackError, WritebackService
 from api.cli.config import load_integrations
 from api.cli.console import console, err
+from api.cli.golive import dry_run_writeback
 from api.cli.lookup import order_integration
 from api.cli.store import open_ledger
 from domain import Actor
@@ -118,8 +119,6 @@ def run(
 ) -> None:
     """Run the pump: deliver as events arrive and on a timer, until stopped (Ctrl-C)."""
     if dry_run:
-        from api.cli.golive import dry_run_writeback
-
         dry_run_writeback(destination or None, out)
         return
     # The ERP transports (httpx, SQLAlchemy, pika) load only for the pump (CLI start-up time).
