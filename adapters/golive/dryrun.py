@@ -181,6 +181,8 @@ def dry_writeback(ledger: Ledger, config: Any, destination: str) -> DryWriteback
 
     pump = Pump(ledger, config, [destination])
     try:
+        if destination in pump.skipped:
+            raise KeyError(f"{destination}: {pump.skipped[destination]}")
         dp = pump.get(destination)
         start = pump.state.position(destination)
         head = int(ledger.recorder.max_notification_id() or 0)

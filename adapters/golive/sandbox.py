@@ -398,7 +398,7 @@ def run_sandbox(
 
                 c.floor = floor_values(config.get(c.integration).maps, c.check, codes)
             report.mapping.append(c.to_json())
-        _checks(report, checks, summaries)
+        _checks(report, checks, summaries, {i.name for i in usable if i.mode == "A"})
         return report
     finally:
         if own:
@@ -406,7 +406,10 @@ def run_sandbox(
 
 
 def _checks(
-    report: SandboxReport, checks: list[IntegrationCheck], summaries: dict[str, Any]
+    report: SandboxReport,
+    checks: list[IntegrationCheck],
+    summaries: dict[str, Any],
+    sniffing: set[str],
 ) -> None:
     add = report.checks.append
     for c in checks:
@@ -428,7 +431,8 @@ def _checks(
                 )
             )
     for name, s in summaries.items():
-        add(Check(f"{name}: orders imported", bool(s.released), f"{len(s.released)} released"))
+        if name not in sniffing:  # order sniffing (mode A) imports no plan
+            add(Check(f"{name}: orders imported", bool(s.released), f"{len(s.released)} released"))
         add(Check(f"{name}: no import errors", not s.errors, "; ".join(s.errors[:3])))
     for row in report.steps:
         add(Check(f"step {row['step']}: {row['what']}", bool(row["ok"]), row.get("error", "")))
