@@ -231,3 +231,46 @@ def test_a_sandbox_step_on_an_order_not_imported_fails_its_check(plant: Path) ->
     )
     assert result.returncode == 1
     assert "FAILED step 1: start on WO-2003 — order 'WO-2003' was not imported" in result.stdout
+
+
+def test_mapping_check_floor_lists_floor_codes_the_erp_side_does_not_map(plant: Path) -> None:
+    from adapters.settings import Settings, build_ledger
+    from domain import Actor
+
+    config = plant / "plant.toml"
+    config.write_text(
+        (EXAMPLE / "floorledger.toml").read_text()
+        + '\n[integrations.maps.reason_codes]\n"ERP-BRK" = "BREAK"\n'
+    )
+    assert cli("sync", "--once", cwd=plant, config=config).returncode == 0
+    ledger = build_ledger(Settings(database_url=f"sqlite:///{plant / 'floorledger.db'}"))  # type: ignore[arg-type]
+    olga = Actor("olga", "operator", "api")
+    try:
+        ledger.start_operation("WO-2001", "10", olga, integration="erp-csv")
+        ledger.pause_operation("WO-2001", "10", "BREAK", olga, integration="erp-csv")
+        ledger.resume_operation("WO-2001", "10", olga, integration="erp-csv")
+        ledger.pause_operation("WO-2001", "10", "JAM", olga, integration="erp-csv")
+    finally:
+        ledger.close()
+    result = cli(
+        "mapping", "check", "--floor", "--integration", "erp-csv", cwd=plant, config=config
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "floor stop reason 'JAM' has no ERP mapping" in result.stdout
+    assert "'BREAK'" not in result.stdout  # mapped back to ERP-BRK
+    floor = json.loads(
+        cli(
+            "mapping",
+            "check",
+            "--floor",
+            "--json",
+            "--integration",
+            "erp-csv",
+            cwd=plant,
+            config=config,
+        ).stdout
+    )[0]["floor"]["stop_reason"]
+    assert {(f["value"], f["status"], f["erp_value"]) for f in floor} == {
+        ("BREAK", "mapped", "ERP-BRK"),
+        ("JAM", "no_erp_mapping", "JAM"),
+    }

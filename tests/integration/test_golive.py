@@ -393,3 +393,32 @@ def test_the_sandbox_report_lists_what_a_real_run_then_does(tmp_path: Path) -> N
         assert report.messages["erp-performance-csv"]["count"] > 0
     finally:
         ledger.close()
+
+
+def test_a_dry_run_of_a_full_plan_names_the_orders_it_would_cancel_and_cancels_none(
+    backend: Backend, tmp_path: Path
+) -> None:
+    integ = files_integration(tmp_path, full_plan=True)
+    config = IntegrationsConfig(integrations=[integ])
+    row = {
+        "order_no": "WO-1",
+        "part_no": "P-1",
+        "quantity": "5",
+        "unit": "ST",
+        "state": "REL",
+        "work_centre": "PG-1",
+        "op_id": "10",
+        "op_work_centre": "PG-1",
+    }
+    ledger = backend.ledger()
+    try:
+        write_plan(tmp_path, [row, dict(row, order_no="WO-2")])
+        Worker(config, ledger).run_once()
+        write_plan(tmp_path, [row], "plan2.csv")
+        before = snapshot(ledger, tmp_path)
+        dry = dry_sync(integ, ledger)
+        assert snapshot(ledger, tmp_path) == before
+        assert dry.summary.cancelled == ["WO-2"] and dry.summary.unchanged == ["WO-1"]
+        assert ledger.get_order("WO-2", "plant").state.value == "released"
+    finally:
+        ledger.close()
