@@ -184,15 +184,10 @@ def topic(event_class: type) -> str:
     return f"{event_class.__module__}:{event_class.__qualname__}"
 
 
-def floor_codes(ledger: Ledger) -> dict[str, dict[str, list[str]]]:
-    """The stop reasons, scrap reasons, result codes and reported units the floor has sent,
-    each with the orders it was sent on."""
-    out: dict[str, dict[str, list[str]]] = {
-        "stop_reason": {},
-        "scrap_reason": {},
-        "result_code": {},
-        "floor_unit": {},
-    }
+def floor_codes(ledger: Ledger) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """Per integration: the stop reasons, scrap reasons, result codes and reported units the
+    floor has sent, each with the orders it was sent on."""
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
     wanted = [
         topic(WorkOrder.OperationPaused),
         topic(WorkOrder.QuantityReported),
@@ -200,7 +195,7 @@ def floor_codes(ledger: Ledger) -> dict[str, dict[str, list[str]]]:
     ]
     for e in stored_events(ledger, wanted):
         name = type(e).__name__
-        order_no = str(getattr(e, "order_no", ""))
+        order_no = str(e.order_no)
         pairs: list[tuple[str, str]] = []
         if name == "OperationPaused":
             pairs.append(("stop_reason", e.reason_code))
@@ -210,10 +205,11 @@ def floor_codes(ledger: Ledger) -> dict[str, dict[str, list[str]]]:
             pairs.append(("floor_unit", e.reported_unit))
         else:
             pairs.append(("result_code", {True: "pass", False: "fail", None: ""}[e.passed]))
+        codes = out.setdefault(str(e.integration), {})
         for kind, value in pairs:
             if value:
-                orders = out[kind].setdefault(value, [])
-                if order_no and order_no not in orders:
+                orders = codes.setdefault(kind, {}).setdefault(value, [])
+                if order_no not in orders:
                     orders.append(order_no)
     return out
 

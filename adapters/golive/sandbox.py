@@ -302,15 +302,19 @@ def _same_target(a: Step, b: Step) -> bool:
 
 def _floor_codes(
     scenario: Scenario, steps: list[dict[str, Any]]
-) -> dict[str, dict[str, list[str]]]:
-    codes: dict[str, dict[str, list[str]]] = {"stop_reason": {}, "scrap_reason": {}}
+) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """Per integration: the stop and scrap reasons the scenario's accepted steps sent."""
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
     for step, row in zip(scenario.steps, steps, strict=True):
-        order = [row["order_no"]] if row.get("order_no") else []
+        if not row.get("ok"):
+            continue
+        codes = out.setdefault(row["integration"], {})
         if step.action == "pause" and step.reason:
-            codes["stop_reason"].setdefault(step.reason, []).extend(order)
+            codes.setdefault("stop_reason", {}).setdefault(step.reason, []).append(row["order_no"])
         if step.action == "report" and step.scrap_reason:
-            codes["scrap_reason"].setdefault(step.scrap_reason, []).extend(order)
-    return codes
+            scrap = codes.setdefault("scrap_reason", {})
+            scrap.setdefault(step.scrap_reason, []).append(row["order_no"])
+    return out
 
 
 def run_sandbox(
@@ -396,7 +400,9 @@ def run_sandbox(
             if c.check is not None:
                 from adapters.golive.check import floor_values
 
-                c.floor = floor_values(config.get(c.integration).maps, c.check, codes)
+                c.floor = floor_values(
+                    config.get(c.integration).maps, c.check, codes.get(c.integration, {})
+                )
             report.mapping.append(c.to_json())
         _checks(report, checks, summaries, {i.name for i in usable if i.mode == "A"})
         return report

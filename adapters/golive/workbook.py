@@ -41,6 +41,8 @@ README = [
     "Fill in the 'floor value' column (and 'factor' for units: 1 ERP unit = factor floor "
     "units) of every row the floor should know under another name.",
     "A row with an empty floor value is left out of the map.",
+    "Reason codes: rows the floor sends with no ERP code have the floor code filled in and the "
+    "ERP column empty; fill in the ERP code, or leave it empty to leave the row out.",
     "Load it back with: floorledger mapping import THIS_FILE --out maps.toml",
     "An empty map passes ERP values through unchanged; a map with entries warns about "
     "every ERP value it does not cover.",
@@ -84,10 +86,15 @@ def write_workbook(path: Path, checks: list[IntegrationCheck], config: Integrati
             rows: dict[str, list[Any]] = {}
             for v in result.values(_KIND_OF[map_name]):
                 rows[v.value] = [v.status, v.count, ", ".join(v.examples)]
+            floor_rows: list[list[Any]] = []
             if map_name == "reason_codes":
+                # Codes the floor sends with no ERP code yet: the ERP team fills the ERP column.
                 for f in result.floor:
                     if f.kind in ("stop_reason", "scrap_reason") and f.status != "mapped":
-                        rows.setdefault(f.erp_value, [f.status, len(f.orders), ", ".join(f.orders)])
+                        floor_rows.append(
+                            [result.integration, None, f.value, f"floor {f.kind}: {f.status}",
+                             len(f.orders), ", ".join(f.orders)]
+                        )  # fmt: skip
             for erp in table:
                 rows.setdefault(erp, ["mapped", 0, ""])
             for erp, (status, seen, examples) in sorted(rows.items()):
@@ -98,6 +105,8 @@ def write_workbook(path: Path, checks: list[IntegrationCheck], config: Integrati
                     ws.append([result.integration, erp, unit, factor, status, seen, examples])
                 else:
                     ws.append([result.integration, erp, hit or "", status, seen, examples])
+            for row in floor_rows:
+                ws.append(row)
         for col, width in zip("ABCDEFG", (16, 22, 22, 12, 16, 8, 30), strict=False):
             ws.column_dimensions[col].width = width
     wb.save(path)
@@ -174,6 +183,8 @@ def read_workbook(path: Path, config: IntegrationsConfig) -> dict[str, ValueMaps
                         f"integration (configured: {', '.join(sorted(known)) or 'none'})"
                     )
                     continue
+                if erp is None and map_name == "reason_codes":
+                    continue  # a floor code the ERP team has not given an ERP code yet
                 if erp is None:
                     problems.append(f"{where} column {erp_title!r}: is required")
                     continue

@@ -52,7 +52,7 @@ def mapping_check(
     from adapters.inbound.sync import SourceUnavailable
 
     config = load_integrations(integration)
-    codes: dict[str, dict[str, list[str]]] = {}
+    codes: dict[str, dict[str, dict[str, list[str]]]] = {}
     if floor:
         from adapters.golive.ledger_port import floor_codes
 
@@ -61,7 +61,7 @@ def mapping_check(
     results: list[IntegrationCheck] = []
     for integ in _selected(config, integration):
         try:
-            results.append(check_one(integ, codes))
+            results.append(check_one(integ, codes.get(integ.name, {})))
         except (SourceUnavailable, ConfigError, OSError) as exc:
             results.append(IntegrationCheck(integ.name, None, error=str(exc)))
     if xlsx is not None:

@@ -27,6 +27,8 @@ def plant(tmp_path: Path) -> Path:
         inbox.mkdir(parents=True)
         for p in (EXAMPLE / "plans").glob(pattern):
             shutil.copy(p, inbox / p.name)
+            past = (inbox / p.name).stat().st_mtime - 60
+            os.utime(inbox / p.name, (past, past))  # settled: a real pass imports it at once
     return tmp_path
 
 
@@ -193,6 +195,18 @@ def test_the_sandbox_writes_a_self_contained_go_live_report(plant: Path) -> None
     assert report["ok"] and report["imported"]["erp-csv"]["released"] == ["WO-2001", "WO-2002"]
     assert [s["order_no"] for s in report["steps"]] == ["WO-2002"] * 3
     assert report["messages"]["erp-performance-csv"]["count"] >= 3
+    floor = {m["integration"]: m["floor"]["scrap_reason"] for m in report["mapping"]}
+    assert floor == {
+        "erp-csv": [
+            {
+                "value": "BURN",
+                "status": "passed_through",
+                "erp_value": "BURN",
+                "orders": ["WO-2002"],
+            }
+        ],
+        "erp-b2mml": [],
+    }
     page = (plant / "report" / "go-live-report.html").read_text()
     assert "WO-2002" in page and "BURN" in page and "all checks passed" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
@@ -274,3 +288,16 @@ def test_mapping_check_floor_lists_floor_codes_the_erp_side_does_not_map(plant: 
         ("BREAK", "mapped", "ERP-BRK"),
         ("JAM", "no_erp_mapping", "JAM"),
     }
+    # The workbook lists JAM for the ERP team to give it an ERP code; import maps it back.
+    book = plant / "m.xlsx"
+    cli("mapping", "check", "--floor", "--xlsx", str(book), cwd=plant, config=config)
+    wb = load_workbook(book)
+    [jam] = [r for r in wb["Reason codes"].iter_rows(min_row=2) if r[2].value == "JAM"]
+    assert jam[0].value == "erp-csv" and jam[1].value is None
+    jam[1].value = "ERP-JAM"
+    wb.save(book)
+    snippet = cli("mapping", "import", str(book), cwd=plant, config=config)
+    assert snippet.returncode == 0, snippet.stderr
+    [csv_part] = [s for s in snippet.stdout.split("# integration ") if s.startswith('"erp-csv"')]
+    maps = tomllib.loads(csv_part.split("\n", 1)[1])["integrations"]["maps"]
+    assert maps["reason_codes"] == {"ERP-BRK": "BREAK", "ERP-JAM": "JAM"}

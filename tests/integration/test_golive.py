@@ -337,7 +337,9 @@ def test_the_sandbox_report_lists_what_a_real_run_then_does(tmp_path: Path) -> N
     for sub, pattern in (("in-b2mml", "*.xml"), ("in-csv", "*.csv")):
         (plant / "var" / "erp" / sub).mkdir(parents=True)
         for p in (plant / "plans").glob(pattern):
-            shutil.copy(p, plant / "var" / "erp" / sub / p.name)
+            target = plant / "var" / "erp" / sub / p.name
+            shutil.copy(p, target)
+            os.utime(target, (target.stat().st_mtime - 60,) * 2)  # settled
     (plant / "floorledger.toml").write_text(toml)
     from adapters.config import load_config
 
