@@ -133,7 +133,7 @@ value_maps = st.fixed_dictionaries(
 @settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(plan=orders, maps=value_maps)
 def test_the_mapping_check_names_exactly_the_warnings_a_real_sync_raises(
