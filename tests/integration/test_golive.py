@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -424,3 +425,39 @@ def test_a_dry_run_of_a_full_plan_names_the_orders_it_would_cancel_and_cancels_n
         assert ledger.get_order("WO-2", "plant").state.value == "released"
     finally:
         ledger.close()
+
+
+def test_the_workbook_refuses_missing_long_multiline_and_conflicting_cells(
+    tmp_path: Path,
+) -> None:
+    from openpyxl import Workbook
+
+    from adapters.golive.workbook import WorkbookError, read_workbook
+
+    config = IntegrationsConfig(integrations=[files_integration(tmp_path)])
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Work centres"
+    ws.append(["integration", "ERP work centre", "floor value", "status", "seen"])
+    ws.append(["plant", "PG-1", "SAW-1"])
+    ws.append(["plant", None, "SAW-2"])
+    ws.append(["plant", "PG-2", "x" * 61])
+    ws.append(["plant", "PG-3", "two\nlines"])
+    ws.append(["plant", "PG-1", "MILL-1"])
+    ws.append(["plant", "PG-4", None])  # not filled in: left out, no error
+    ops = wb.create_sheet("Operations")
+    ops.append(["integration", "ERP operation"])
+    wb.save(tmp_path / "m.xlsx")
+    with pytest.raises(WorkbookError) as caught:
+        read_workbook(tmp_path / "m.xlsx", config)
+    assert caught.value.problems == [
+        "sheet 'Work centres' row 3 column 'ERP work centre': is required",
+        f"sheet 'Work centres' row 4 column 'floor value': {'x' * 61!r} must be one line of "
+        "at most 60 characters",
+        "sheet 'Work centres' row 5 column 'floor value': 'two\\nlines' must be one line of "
+        "at most 60 characters",
+        "sheet 'Work centres' row 6 column 'ERP work centre': 'PG-1' is already mapped in row 2 "
+        "to another value",
+        "sheet 'Operations' row 1: missing column(s) 'floor value'",
+    ]
