@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from adapters.config import FieldMap, UnitMapping, ValueMaps
 from domain.errors import InvalidValueError
@@ -205,7 +205,7 @@ class MappingCheck:
         if seen is None:
             if unknown:
                 status: ValueStatus = "unknown"
-            elif kind in _MAP_OF and self.covered(kind, value):  # type: ignore[arg-type]
+            elif kind in _MAP_OF and self.covered(cast(RefKind, kind), value):
                 status = "mapped"
             else:
                 status = "passed_through"
@@ -253,7 +253,7 @@ class MappingCheck:
     def uncovered(self) -> list[UncoveredValue]:
         """The values that raise warnings when synced, most frequent first."""
         return [
-            UncoveredValue(v.kind, v.value, v.count, tuple(v.examples))  # type: ignore[arg-type]
+            UncoveredValue(cast(RefKind, v.kind), v.value, v.count, tuple(v.examples))
             for v in self.seen()
             if v.warns
         ]

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from adapters.config import FilesInbound, Integration, RestInbound, SqlInbound, TrytonInbound
 from adapters.golive.ledger_port import DryRunLedger, PendingEvent
@@ -121,17 +121,18 @@ def read_plan(
 def dry_sync(integration: Integration, ledger: Ledger) -> DrySync:
     """What one sync pass of the integration would do now; nothing is recorded or moved."""
     dry = DryRunLedger(ledger)
+    as_ledger = cast(Ledger, dry)  # it answers every Ledger method the import semantics call
     check = MappingCheck(integration.maps)
     open_orders: Callable[[], Iterable[str]] | None = None
     if integration.full_plan:
-        open_orders = lambda: open_orders_in_ledger(dry, integration.name)  # type: ignore[arg-type]  # noqa: E731
+        open_orders = lambda: open_orders_in_ledger(as_ledger, integration.name)  # noqa: E731
     read = read_plan(integration, check)
     summary = SyncSummary(integration.name)
     if isinstance(read, tuple):
         plan, (orders, errors) = read
         summary = apply_batch(
             integration,
-            dry,  # type: ignore[arg-type]
+            as_ledger,
             orders,
             cancelled=sorted(plan.cancelled),
             errors=errors,
@@ -142,7 +143,7 @@ def dry_sync(integration: Integration, ledger: Ledger) -> DrySync:
         bulk = not isinstance(integration.inbound, FilesInbound)
         for result in read:
             summary.merge(
-                apply_mapping(integration, dry, result, open_orders=open_orders, bulk=bulk)  # type: ignore[arg-type]
+                apply_mapping(integration, as_ledger, result, open_orders=open_orders, bulk=bulk)
             )
     return DrySync(integration.name, summary, dry.pending, check)
 
