@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import field as _field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from adapters.config import FieldMap, ValueMaps
+from adapters.config import FieldMap, UnitMapping, ValueMaps
 from domain.errors import InvalidValueError
 from domain.values import QUANTITY_LIMIT, ErpOperation, ErpOrder, in_range, plain
 
@@ -148,9 +147,12 @@ class MappingResult:
         return any(not e.order_no for e in self.errors)
 
 
+ValueStatus = Literal["mapped", "passed_through", "unknown"]
+
+
 @dataclass(frozen=True)
 class UncoveredValue:
-    """One ERP value seen in the data that a value map does not cover."""
+    """One ERP value seen in the data that a value map does not cover (it raises warnings)."""
 
     kind: RefKind
     value: str
@@ -158,66 +160,137 @@ class UncoveredValue:
     examples: tuple[str, ...]
 
 
+@dataclass
+class SeenValue:
+    """One ERP value seen in the data, and what sync does with it.
+
+    ``mapped``: the map translates it; ``passed_through``: the map is empty (or there is no
+    map for this field), the value reaches the floor unchanged and nothing is warned;
+    ``unknown``: the map has entries but not this one, the raw value is kept and every
+    released order holding it raises a warning (``warns``).
+    """
+
+    kind: str
+    value: str
+    status: ValueStatus
+    floor_value: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    orders: int = 0
+    warns: bool = False
+
+
+# The value maps of ValueMaps, by the kind of value they translate.
+_MAP_OF: dict[str, str] = {
+    "work_centre": "work_centres",
+    "operation": "operations",
+    "unit": "units",
+    "reason_code": "reason_codes",
+}
+
+
 class MappingCheck:
-    """Accumulates every ERP value the maps do not cover (for ``floorledger mapping check``)."""
+    """Every ERP value seen, how the maps treat it, and the warnings sync would raise.
+
+    What raises a warning is decided by :func:`map_order` alone (its ``unmapped``
+    references), the same code path sync takes; the check only records it. A value
+    counts as a warning only on a released order, because only those are imported.
+    """
 
     MAX_EXAMPLES = 3
 
     def __init__(self, maps: ValueMaps) -> None:
         self.maps = maps
-        self._counts: Counter[tuple[RefKind, str]] = Counter()
-        self._examples: dict[tuple[RefKind, str], list[str]] = defaultdict(list)
+        self.values: dict[tuple[str, str], SeenValue] = {}
+        # (order number, warning code, value): exactly the mapping warnings sync raises.
+        self.warnings: set[tuple[str, str, str]] = set()
         self.orders_seen = 0
+        self.orders_released = 0
 
     def covered(self, kind: RefKind, value: str) -> bool:
         """Whether the map of this kind has an entry for the value."""
-        tables: dict[str, Mapping[str, Any]] = {
-            "work_centre": self.maps.work_centres,
-            "operation": self.maps.operations,
-            "unit": self.maps.units,
-            "reason_code": self.maps.reason_codes,
-        }
-        return value in tables[kind]
+        table: Mapping[str, Any] = getattr(self.maps, _MAP_OF[kind])
+        return value in table
 
-    def see(self, kind: RefKind, value: str, order_no: str = "") -> None:
-        """Note one ERP value seen on an order; only uncovered values are kept."""
-        if not value or self.covered(kind, value):
+    def _floor_value(self, kind: str, value: str) -> str:
+        if kind not in _MAP_OF:
+            return value
+        table: Mapping[str, Any] = getattr(self.maps, _MAP_OF[kind])
+        hit = table.get(value)
+        if hit is None:
+            return value
+        return hit.unit if isinstance(hit, UnitMapping) else str(hit)
+
+    def _note(self, kind: str, value: str, order_no: str, *, unknown: bool, warns: bool) -> None:
+        if not value:
             return
         key = (kind, value)
-        self._counts[key] += 1
-        examples = self._examples[key]
-        if order_no and order_no not in examples and len(examples) < self.MAX_EXAMPLES:
-            examples.append(order_no)
+        seen = self.values.get(key)
+        if seen is None:
+            if unknown:
+                status: ValueStatus = "unknown"
+            elif kind in _MAP_OF and self.covered(cast(RefKind, kind), value):
+                status = "mapped"
+            else:
+                status = "passed_through"
+            seen = self.values[key] = SeenValue(kind, value, status, self._floor_value(kind, value))
+        elif unknown:
+            seen.status = "unknown"
+        seen.count += 1
+        seen.warns = seen.warns or warns
+        if order_no and order_no not in seen.examples:
+            seen.orders += 1
+            if len(seen.examples) < self.MAX_EXAMPLES:
+                seen.examples.append(order_no)
+
+    def see(self, kind: RefKind, value: str, order_no: str = "") -> None:
+        """Note one ERP value seen outside an order mapping (mode A's measuring points):
+        sync raises no mapping warning for it."""
+        self._note(kind, value, order_no, unknown=False, warns=False)
 
     def see_order(self, mapped: MappedOrder, raw: RawOrder) -> None:
-        """Note every mappable ERP value of one order."""
+        """Note every mappable ERP value of one mapped order, and the warnings it raises."""
         self.orders_seen += 1
-        if raw.work_centre:
-            self.see("work_centre", raw.work_centre, mapped.order_no)
-        if raw.unit:
-            self.see("unit", raw.unit, mapped.order_no)
+        released = mapped.state == "released"
+        self.orders_released += released
+        unknown = {(r.kind, r.value) for r in mapped.unmapped if isinstance(r, UnmappedRef)}
+        if released:
+            for ref in mapped.unmapped:
+                self.warnings.add((mapped.order_no, ref.code, ref.value))
+        order_no = mapped.order_no
+
+        def note(kind: str, value: str) -> None:
+            bad = (kind, value) in unknown
+            self._note(kind, value, order_no, unknown=bad, warns=bad and released)
+
+        note("part", mapped.order.part_no)
+        note("work_centre", raw.work_centre)
+        note("unit", raw.unit)
         for op_id, wc in raw.operations:
-            self.see("operation", op_id, mapped.order_no)
-            if wc:
-                self.see("work_centre", wc, mapped.order_no)
+            note("operation", op_id)
+            note("work_centre", wc)
+
+    def seen(self) -> list[SeenValue]:
+        """Every value seen, by kind, most frequent first."""
+        return sorted(self.values.values(), key=lambda v: (v.kind, -v.count, v.value))
 
     def uncovered(self) -> list[UncoveredValue]:
-        """Uncovered values, most frequent first."""
+        """The values that raise warnings when synced, most frequent first."""
         return [
-            UncoveredValue(kind, value, n, tuple(self._examples[(kind, value)]))
-            for (kind, value), n in sorted(
-                self._counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])
-            )
+            UncoveredValue(cast(RefKind, v.kind), v.value, v.count, tuple(v.examples))
+            for v in self.seen()
+            if v.warns
         ]
 
     @property
     def ok(self) -> bool:
-        return not self._counts
+        """No value seen would raise a warning."""
+        return not self.warnings
 
     def lines(self) -> list[str]:
-        """Human-readable report lines."""
+        """Human-readable report lines: the values that would raise warnings."""
         if self.ok:
-            return [f"all values of {self.orders_seen} order(s) are covered by the maps"]
+            return [f"no value of {self.orders_seen} order(s) raises a mapping warning"]
         out = []
         for u in self.uncovered():
             eg = f" (e.g. orders {', '.join(u.examples)})" if u.examples else ""
@@ -813,8 +886,10 @@ __all__ = [
     "RawOrder",
     "Record",
     "RowError",
+    "SeenValue",
     "UncoveredValue",
     "UnmappedRef",
+    "ValueStatus",
     "lookup",
     "map_order",
     "map_reason_code",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import jobs, operators, orders, report, sync, tokens, views, writeback
+from api.cli import golive, jobs, operators, orders, report, sync, tokens, views, writeback
 
 app = typer.Typer(
     name="floorledger",
@@ -21,12 +21,13 @@ app.command("demo")(jobs.demo)
 app.command("run")(jobs.run)
 app.command("serve")(jobs.serve)
 app.command("sync")(sync.sync)
+app.command("sandbox")(golive.sandbox)
 app.command("plan")(views.plan)
 app.command("status")(views.status)
 app.command("report-script")(report.report_script)
 app.add_typer(orders.audit_app, name="audit")
 app.add_typer(tokens.token_app, name="token")
-app.add_typer(sync.mapping_app, name="mapping")
+app.add_typer(golive.mapping_app, name="mapping")
 app.add_typer(views.views_app, name="views")
 app.add_typer(writeback.writeback_app, name="writeback")
 app.add_typer(operators.operator_app, name="operator")

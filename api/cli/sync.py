@@ -1,4 +1,4 @@
-"""ERP sync and master-data alignment: ``sync`` and ``mapping check``."""
+"""ERP sync: ``sync`` (``mapping check`` is in golive.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from adapters.config import ConfigError, IntegrationsConfig
+from adapters.config import IntegrationsConfig
 from api.cli.config import load_integrations
 from api.cli.console import console, err
+from api.cli.golive import dry_run_sync
 from api.cli.store import open_ledger
-
-mapping_app = typer.Typer(
-    help="Master-data alignment between the ERP and the floor.", no_args_is_help=True
-)
 
 SHOWN_ORDERS = 20
 
@@ -50,8 +46,18 @@ def sync(
     integration: Annotated[
         str | None, typer.Option("--integration", help="Only this integration (by name).")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Read the ERP and print what one pass would do; record nothing."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
 ) -> None:
     """Pull the plan from every ERP integration: a long-running worker, or one pass (--once)."""
+    if dry_run:
+        dry_run_sync(integration, as_json)
+        return
     # The ERP transports (httpx, SQLAlchemy, pika, openpyxl) load only for the commands that
     # reach an ERP, so that every other command starts quickly.
     from adapters.inbound.worker import Worker
@@ -75,39 +81,3 @@ def sync(
             signal.signal(sig, lambda *_: stop.set())
         err.print(f"floorledger sync: {len(config.integrations)} integration(s); Ctrl-C stops")
         Worker(config, ledger).run_forever(stop)
-
-
-@mapping_app.command("check")
-def mapping_check(
-    integration: Annotated[
-        str | None, typer.Option("--integration", help="Only this integration (by name).")
-    ] = None,
-) -> None:
-    """List every ERP value the value maps do not cover, with counts and example orders."""
-    # ERP transports load only for the commands that reach an ERP (CLI start-up time).
-    from adapters.inbound.sync import SourceUnavailable
-    from adapters.inbound.worker import check_integration
-
-    config = load_integrations(integration)
-    failed = False
-    for integ in [config.get(integration)] if integration else config.integrations:
-        try:
-            check = check_integration(integ)
-        except (SourceUnavailable, ConfigError, OSError) as exc:
-            err.print(f"[red]{integ.name}: cannot read the ERP data[/red]: {escape(str(exc))}")
-            failed = True
-            continue
-        if check.ok:
-            console.print(
-                f"[green]{integ.name}[/green]: all values of {check.orders_seen} order(s) "
-                "are covered by the maps"
-            )
-            continue
-        table = Table(title=f"{integ.name}: values the maps do not cover")
-        for col in ("map", "ERP value", "seen", "example orders"):
-            table.add_column(col, overflow="fold")
-        for u in check.uncovered():
-            table.add_row(u.kind.replace("_", " "), u.value, str(u.count), ", ".join(u.examples))
-        console.print(table)
-    if failed:
-        raise typer.Exit(1)

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from rich.table import Table
 from adapters.writeback.service import WritebackError, WritebackService
 from api.cli.config import load_integrations
 from api.cli.console import console, err
+from api.cli.golive import dry_run_writeback
 from api.cli.lookup import order_integration
 from api.cli.store import open_ledger
 from domain import Actor
@@ -106,8 +108,19 @@ def run(
             min=0.001, help="Seconds between passes (default: the destinations' poll_seconds)."
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Build the backlog's messages; send none, move nothing."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="With --dry-run: write the messages into this folder."),
+    ] = None,
 ) -> None:
     """Run the pump: deliver as events arrive and on a timer, until stopped (Ctrl-C)."""
+    if dry_run:
+        dry_run_writeback(destination or None, out)
+        return
     # The ERP transports (httpx, SQLAlchemy, pika) load only for the pump (CLI start-up time).
     from adapters.writeback.pump import Pump
 

@@ -118,7 +118,7 @@ def test_configuration_errors_name_the_key_and_value_and_exit_2(
     assert "integrations[0].inbound.poll_seconds: -5 must be ≥ 1" in bad.stderr
 
 
-def test_mapping_check_lists_uncovered_values_with_counts_and_examples(
+def test_mapping_check_lists_unknown_values_with_counts_and_examples_and_exits_1(
     erp: ErpHttp, tmp_path: Path
 ) -> None:
     erp.orders = [
@@ -128,10 +128,10 @@ def test_mapping_check_lists_uncovered_values_with_counts_and_examples(
     ]
     config = write_config(tmp_path, erp)
     result = cli("mapping", "check", db=tmp_path / "l.db", config=config)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # a sync would warn about PG-77
     line = next(x for x in result.stdout.splitlines() if "PG-77" in x)
-    assert "work centre" in line and "│ 2 " in line and "WO-1, WO-2" in line
-    assert "PG-10" not in result.stdout
+    assert "UNKNOWN" in line and "2 time(s) on 2 order(s)" in line and "WO-1, WO-2" in line
+    assert "'PG-10': mapped to 'saw-1'" in result.stdout
     assert (
         not (tmp_path / "l.db").exists()
         or build_ledger(

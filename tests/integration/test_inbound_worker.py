@@ -193,7 +193,7 @@ def test_mode_a_records_the_running_order_and_keeps_it_through_an_outage(
     assert len(sniffer.poll(ledger).warnings) == 2  # a new outage warns again (mapped points)
 
 
-def test_mode_a_rows_without_a_measuring_point_are_errors_and_the_check_lists_them(
+def test_mode_a_rows_without_a_measuring_point_are_errors_and_the_check_lists_the_points(
     erp: ErpHttp, sqlite_ledger: Ledger
 ) -> None:
     erp.body = {
@@ -208,7 +208,11 @@ def test_mode_a_rows_without_a_measuring_point_are_errors_and_the_check_lists_th
     assert summary.changed == ["PG-99: 900", "PRESS-2: 500"]
     assert summary.errors == ["row 1: station: is required"]
     check = check_integration(config.integrations[0])
-    assert [(u.value, u.count, u.examples) for u in check.uncovered()] == [("PG-99", 1, ("900",))]
+    # Sniffing raises no mapping warning: an unmapped point passes through unchanged.
+    assert check.uncovered() == []
+    points = {v.value: (v.status, v.examples) for v in check.seen()}
+    assert points["PG-99"] == ("passed_through", ["900"])
+    assert points["PG-10"] == ("mapped", ["500"])
 
 
 def test_mode_a_outage_warnings_close_when_the_erp_answers_again_with_the_same_order(

@@ -232,22 +232,40 @@ def test_map_records_groups_rows_by_order_and_keeps_good_orders_when_one_is_bad(
     assert result.has_unattributed_errors
 
 
-def test_the_mapping_check_counts_every_uncovered_value_with_example_orders() -> None:
-    check = MappingCheck(MAPS)
+def test_the_mapping_check_counts_every_value_that_raises_a_warning_with_example_orders() -> None:
+    maps = MAPS.model_copy(update={"units": {}})
+    check = MappingCheck(maps)
     items = [
         row(2, Arbeitsplatz="PG-99"),
         row(3, Auftrag="4712", Arbeitsplatz="PG-99", ME="KAR"),
         row(4, Auftrag="4713", Vorgang="0090"),
     ]
-    map_records(items, TABULAR, MAPS.model_copy(update={"units": {}}), check=check)
+    map_records(items, TABULAR, maps, check=check)
     found = {(u.kind, u.value): (u.count, u.examples) for u in check.uncovered()}
     assert found == {
         ("work_centre", "PG-99"): (2, ("4711", "4712")),
-        ("unit", "KAR"): (1, ("4712",)),
         ("operation", "0090"): (1, ("4713",)),
     }
     assert check.orders_seen == 3 and not check.ok
     assert any("PG-99" in line and "2 time(s)" in line for line in check.lines())
+    statuses = {(v.kind, v.value): v.status for v in check.seen()}
+    # The unit map is empty: units pass through unchanged and sync raises no warning.
+    assert statuses[("unit", "KAR")] == "passed_through"
+    assert statuses[("work_centre", "PG-10")] == "mapped"
+    assert statuses[("part", "P-100")] == "passed_through"
+    assert check.warnings == {
+        ("4711", "unknown_work_centre", "PG-99"),
+        ("4712", "unknown_work_centre", "PG-99"),
+        ("4713", "unknown_erp_operation", "0090"),
+    }
+
+
+def test_values_of_orders_not_released_are_unknown_but_raise_no_warning() -> None:
+    check = MappingCheck(MAPS)
+    map_records([row(2, Status="PLAN", Arbeitsplatz="PG-77")], TABULAR, MAPS, check=check)
+    [wc] = [v for v in check.seen() if v.value == "PG-77"]
+    assert wc.status == "unknown" and not wc.warns
+    assert check.ok and check.uncovered() == []
 
 
 def test_reason_codes_map_erp_codes_and_flag_unknown_ones() -> None:
