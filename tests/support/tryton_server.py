@@ -32,7 +32,10 @@ import pytest
 from adapters.tryton.client import TrytonClient
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-MODULES = ("production_work", "production_routing")
+MODULES = ("production_work", "production_routing", "stock_lot")
+
+# The Tryton groups the integration user gets: the least the connector needs (docs/tryton.md).
+INTEGRATION_GROUPS = ("Production", "Stock")
 
 
 class TrytonUnavailableForTests(RuntimeError):
@@ -57,8 +60,10 @@ class TrytonServer:
 
     workdir: Path
     database: str = "floorledger"
-    user: str = "admin"
+    user: str = "floorledger"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    admin_user: str = "admin"
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -106,7 +111,7 @@ class TrytonServer:
         """Install a fresh database with the production modules (no server yet)."""
         server = cls(workdir=workdir, database=database)
         server._write_config()
-        (workdir / "admin.pass").write_text(server.password)
+        (workdir / "admin.pass").write_text(server.admin_password)
         (workdir / "db" / f"{database}.sqlite").touch()
         admin = _bin_dir() / "trytond-admin"
         if not admin.exists():
@@ -192,8 +197,37 @@ class TrytonServer:
         self.start()
 
     def client(self, **kw: Any) -> TrytonClient:
-        """A JSON-RPC client logged in as the admin user."""
+        """A JSON-RPC client logged in as the least-privilege integration user."""
         return TrytonClient(self.url, self.database, self.user, self.password, **kw)
+
+    def admin_client(self, **kw: Any) -> TrytonClient:
+        """A JSON-RPC client logged in as admin: for seeding and planner actions only."""
+        return TrytonClient(self.url, self.database, self.admin_user, self.admin_password, **kw)
+
+    def create_integration_user(self, groups: Sequence[str] = INTEGRATION_GROUPS) -> int:
+        """The user floorledger logs in as: only ``groups``, working for the company."""
+        with self.admin_client() as admin:
+            seed = TrytonSeed(admin)
+            company, _ = seed.company()
+            group_ids = [
+                int(r["id"])
+                for r in admin.search_read("res.group", [("name", "in", list(groups))], ["id"])
+            ]
+            if len(group_ids) != len(groups):
+                raise TrytonUnavailableForTests(f"Tryton lacks one of the groups {groups}")
+            found = admin.search_read("res.user", [("login", "=", self.user)], ["id"])
+            values: dict[str, Any] = {
+                "groups": [["set", group_ids]],
+                "companies": [["set", [company]]],
+                "company": company,
+                "password": self.password,
+            }
+            if found:
+                user_id = int(found[0]["id"])
+                admin.write("res.user", [user_id], values)
+                return user_id
+            values.update(name="floorledger integration", login=self.user)
+            return admin.create("res.user", [values])[0]
 
 
 def tryton_server_session(
@@ -213,6 +247,7 @@ def tryton_server_session(
         try:
             server = TrytonServer.create(workdir)
             server.start()
+            server.create_integration_user()
         except (TrytonUnavailableForTests, OSError, subprocess.SubprocessError) as exc:
             message = f"Tryton server could not be started: {exc}"
             if IN_CI:
