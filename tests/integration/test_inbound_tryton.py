@@ -22,7 +22,7 @@ OPERATOR = Actor("op-7", "operator", "api")
 
 @pytest.fixture
 def seed(server: TrytonServer, plant: Plant) -> Iterator[TrytonSeed]:
-    with server.client() as c:
+    with server.admin_client() as c:
         yield TrytonSeed(c)
 
 

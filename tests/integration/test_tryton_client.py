@@ -31,15 +31,16 @@ pytestmark = pytest.mark.tryton
 
 @pytest.fixture
 def client(server: TrytonServer) -> Iterator[TrytonClient]:
-    """A JSON-RPC client logged in as the admin user."""
+    """The connector's client: the least-privilege integration user, never admin."""
     with server.client() as c:
         yield c
 
 
 @pytest.fixture
-def seed(client: TrytonClient, plant: Plant) -> TrytonSeed:
-    """Planner actions on the seeded plant."""
-    return TrytonSeed(client)
+def seed(server: TrytonServer, plant: Plant) -> Iterator[TrytonSeed]:
+    """Planner actions on the seeded plant (as admin, like a planner in Tryton)."""
+    with server.admin_client() as c:
+        yield TrytonSeed(c)
 
 
 # -- client --------------------------------------------------------------------------------
@@ -64,8 +65,8 @@ def test_the_client_logs_in_with_a_session_and_reads_the_users_company(
     context = client.context
     assert client.user_id is not None
     assert context["company"] == plant.company
-    rows = client.search_read("res.user", [("login", "=", "admin")], ["login"])
-    assert rows[0]["login"] == "admin"
+    rows = client.search_read("res.user", [("id", "=", client.user_id)], ["login"])
+    assert rows[0]["login"] == client.user
 
 
 def test_a_wrong_password_is_refused_with_a_clear_error_that_does_not_reveal_it(
@@ -82,7 +83,7 @@ def test_a_wrong_password_is_refused_with_a_clear_error_that_does_not_reveal_it(
 
 
 def test_an_unknown_database_is_refused_at_login(server: TrytonServer) -> None:
-    c = TrytonClient(server.url, "no_such_db", "admin", server.password)
+    c = TrytonClient(server.url, "no_such_db", server.user, server.password)
     with c, pytest.raises(TrytonAuthError) as info:
         c.login()
     assert info.value.status_code == 404
@@ -108,7 +109,7 @@ def test_an_expired_session_is_renewed_by_logging_in_again(client: TrytonClient)
     # Tryton forgets the session (as on timeout); the client still holds it.
     client.call("common.db.logout", [])
 
-    rows = client.search_read("res.user", [("login", "=", "admin")], ["id"])
+    rows = client.search_read("res.user", [("login", "=", client.user)], ["id"])
 
     assert rows
     assert client._session is not None and client._session != first
@@ -170,7 +171,7 @@ def test_a_production_whose_product_has_no_code_is_skipped_with_the_reason(
     product = seed.product("", "Uncoded widget", plant.unit)
     plant.products["uncoded"] = product
     plant.boms["uncoded"] = seed.bom("BOM uncoded", product, plant.unit)
-    client.write(
+    seed.c.write(
         "production.routing",
         [plant.routings["2-step"]],
         {"boms": [["add", [plant.boms["uncoded"]]]]},
@@ -259,7 +260,7 @@ def test_an_interrupted_cycle_writeback_is_completed_not_duplicated_on_replay(
     seed.run(production)
     work = seed.works(production)[0]["id"]
     # The first attempt died after creating the cycle, before tagging it.
-    orphan = client.create("production.work.cycle", [{"work": work}])[0]
+    orphan = seed.c.create("production.work.cycle", [{"work": work}])[0]
 
     cycle = TrytonWriteback(client).add_cycle(
         number, "10", dt.timedelta(minutes=3), key=f"{number}/10/1"

@@ -175,7 +175,7 @@ def floor(
     monkeypatch.setenv("FLOORLEDGER_CONFIG", str(write_config(tmp_path / "fl.toml", cfg)))
     settings = ApiSettings(database_url=backend.url, default_integration="tryton")  # type: ignore[arg-type]
     app = create_app(settings)
-    with TestClient(app) as client, server.client() as c:
+    with TestClient(app) as client, server.admin_client() as c:
         runtime = app.state.runtime
         tokens = {
             name: runtime.tokens.create(name, role, None)[1]

@@ -217,8 +217,8 @@ class TrytonServer:
                 raise TrytonUnavailableForTests(f"Tryton lacks one of the groups {groups}")
             found = admin.search_read("res.user", [("login", "=", self.user)], ["id"])
             values: dict[str, Any] = {
-                "groups": [["set", group_ids]],
-                "companies": [["set", [company]]],
+                "groups": [["add", group_ids]],
+                "companies": [["add", [company]]],
                 "company": company,
                 "password": self.password,
             }
@@ -278,6 +278,9 @@ class Plant:
     products: dict[str, int]
     boms: dict[str, int]
     routings: dict[str, int]
+    employees: dict[str, int] = field(default_factory=dict)
+    waste: int | None = None
+    components: dict[str, int] = field(default_factory=dict)
 
 
 class TrytonSeed:
@@ -426,6 +429,8 @@ class TrytonSeed:
             "P-200": self.product("P-200", "Housing", unit),
         }
         boms = {code: self.bom(f"BOM {code}", pid, unit) for code, pid in products.items()}
+        employees = {name: self.employee(name, company) for name in ("Olga Meyer", "Sven Berg")}
+        waste = self.waste_location(warehouse)
         routings = {
             "3-step": self.routing(
                 "Cut-Mill-Assemble", list(operations.values()), list(boms.values())
@@ -446,7 +451,59 @@ class TrytonSeed:
             products=products,
             boms=boms,
             routings=routings,
+            employees=employees,
+            waste=waste,
         )
+
+    def employee(self, name: str, company: int) -> int:
+        """An employee of the company (an operator the floor maps to Tryton)."""
+        party = self.c.create("party.party", [{"name": name}])[0]
+        return self.c.create("company.employee", [{"party": party, "company": company}])[0]
+
+    def waste_location(self, warehouse: int) -> int:
+        """Make the warehouse's lost-and-found location its waste location (for scrap)."""
+        row = self.c.read("stock.location", [warehouse], ["lost_found_location"])[0]
+        lost = int(row["lost_found_location"])
+        self.c.write("stock.location", [warehouse], {"waste_locations": [["add", [lost]]]})
+        return lost
+
+    def component(self, code: str, name: str, unit: int) -> int:
+        """A purchasable component (an input material) with no stock."""
+        template = self.c.create(
+            "product.template",
+            [
+                {
+                    "name": name,
+                    "type": "goods",
+                    "default_uom": unit,
+                    "list_price": Decimal("1"),
+                    "code": code,
+                    "products": [["create", [{}]]],
+                }
+            ],
+        )[0]
+        rows = self.c.search_read("product.product", [("template", "=", template)], ["id"])
+        return int(rows[0]["id"])
+
+    def stock(self, plant: Plant, product: int, quantity: float) -> None:
+        """Receive ``quantity`` of a product into storage (a done move from lost-and-found)."""
+        lost = self.c.read("stock.location", [plant.warehouse], ["lost_found_location"])[0]
+        move = self.c.create(
+            "stock.move",
+            [
+                {
+                    "product": product,
+                    "unit": plant.unit,
+                    "quantity": float(quantity),
+                    "from_location": int(lost["lost_found_location"]),
+                    "to_location": plant.storage,
+                    "company": plant.company,
+                    "unit_price": Decimal(1),
+                    "currency": plant.currency,
+                }
+            ],
+        )[0]
+        self.c.button("stock.move", "do", [move])
 
     # productions -------------------------------------------------------------------------
 
@@ -460,8 +517,9 @@ class TrytonSeed:
         work_centre: str = "LINE-1",
         planned_date: dt.date | None = None,
         reference: str | None = None,
+        inputs: Sequence[tuple[int, float]] = (),
     ) -> int:
-        """A draft production of the part with its routing, BOM and output move."""
+        """A draft production of the part with its routing, BOM, output and input moves."""
         product = plant.products[part_no]
         planned = planned_date or (dt.date.today() + dt.timedelta(days=7))
         values: dict[str, Any] = {
@@ -478,6 +536,24 @@ class TrytonSeed:
             "location": plant.production_location,
             "outputs": [["create", [self._output(plant, product, quantity, planned)]]],
         }
+        if inputs:
+            values["inputs"] = [
+                [
+                    "create",
+                    [
+                        {
+                            "product": p,
+                            "unit": plant.unit,
+                            "quantity": float(q),
+                            "from_location": plant.storage,
+                            "to_location": plant.production_location,
+                            "company": plant.company,
+                            "planned_date": planned,
+                        }
+                        for p, q in inputs
+                    ],
+                ]
+            ]
         if reference:
             values["reference"] = reference
         return self.c.create("production", [values])[0]
