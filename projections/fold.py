@@ -40,6 +40,10 @@ FLOOR_EVENTS = frozenset(
 W_UNKNOWN_OPERATION = "unknown_operation"
 W_OVER_QUANTITY = "over_quantity"
 W_ORDER_CANCELLED = "order_cancelled"
+# Warning codes raised by adapters that the fold's relevance rules know about.
+W_NOT_RELEASED = "not_released_in_erp"
+W_RELEASED_AGAIN = "released_in_erp"
+W_WRITEBACK_PARKED = "writeback_parked"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -236,8 +240,27 @@ class Snapshot:
         if handler is not None:
             handler(self, e)
         if name == "WarningRaised":
+            if e.code == W_RELEASED_AGAIN:
+                # The ERP released the order again: its "not released" warnings (and this
+                # notice itself) are no longer relevant.
+                return self._drop_warnings(
+                    lambda w: w[1] in (W_NOT_RELEASED, W_RELEASED_AGAIN),
+                    "order released in the ERP again",
+                )
             return []
+        if name == "WritebackDecided":
+            # A supervisor retried or skipped the parked message: its warning has been dealt
+            # with (a retry refused again parks it anew, with a new warning).
+            return self._drop_warnings(
+                lambda w: w[1] == W_WRITEBACK_PARKED and w[2] == str(e.message_key)[:200],
+                f"writeback {e.decision} decided",
+            )
         return self._clear_warnings(name, before)
+
+    def _drop_warnings(self, which: Any, why: str) -> list[tuple[int, str]]:
+        cleared = [(int(w[0]), why) for w in self.warnings if which(w)]
+        self.warnings = [w for w in self.warnings if not which(w)]
+        return cleared
 
     def _clear_warnings(self, name: str, before: str) -> list[tuple[int, str]]:
         if not self.warnings:
@@ -263,6 +286,10 @@ class Snapshot:
         - over_quantity: the order quantity now covers the good quantity reported.
         """
         if self.state != before:
+            # A parked writeback message stays a warning until it is delivered or skipped,
+            # whatever the floor does with the order meanwhile.
+            if code == W_WRITEBACK_PARKED:
+                return None
             if self.state == O_COMPLETED:
                 return "order completed"
             if self.state == CANCELLED and code != W_ORDER_CANCELLED:

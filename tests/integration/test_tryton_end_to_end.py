@@ -36,8 +36,9 @@ PASSWORD_ENV = "FL_TRYTON_E2E_PASSWORD"
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
 
 
-def plant_config(server: TrytonServer) -> IntegrationsConfig:
-    """One Tryton integration in mode D: plan from Tryton, writeback to the same server."""
+def plant_config(server: TrytonServer, **destination: Any) -> IntegrationsConfig:
+    """One Tryton integration in mode D: plan from Tryton, writeback to the same server,
+    both as the least-privilege integration user."""
     conn = {
         "url": server.url,
         "database": server.database,
@@ -59,6 +60,7 @@ def plant_config(server: TrytonServer) -> IntegrationsConfig:
                                 "transport": "tryton",
                                 **conn,
                                 "timeout_seconds": 5,
+                                **destination,
                                 "retry": {
                                     "attempts": 2,
                                     "initial_seconds": 0.01,
@@ -168,10 +170,11 @@ def floor(
     backend: Backend,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Floor]:
     """The API and the pump on a fresh ledger (SQLite, then PostgreSQL), Tryton as the ERP."""
     monkeypatch.setenv(PASSWORD_ENV, server.password)
-    cfg = plant_config(server)
+    cfg = plant_config(server, **getattr(request, "param", {"cycles": "segment"}))
     monkeypatch.setenv("FLOORLEDGER_CONFIG", str(write_config(tmp_path / "fl.toml", cfg)))
     settings = ApiSettings(database_url=backend.url, default_integration="tryton")  # type: ignore[arg-type]
     app = create_app(settings)
