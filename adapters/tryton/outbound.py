@@ -417,7 +417,7 @@ class TrytonWriteback:
         outputs = self.client.read(
             "stock.move",
             list(p["outputs"]),
-            ["id", "product", "quantity", "to_location", "state"],
+            ["id", "product", "quantity", "to_location", "state", "currency"],
         )
         noted = self._markers_of("stock.move", [int(m["id"]) for m in outputs])
         orphan = next(
@@ -435,15 +435,20 @@ class TrytonWriteback:
             f"; {fact.text}" if fact and fact.text else ""
         )
         if orphan is None:
-            values = {
+            values: dict[str, Any] = {
                 "product": p["product"],
                 "unit": p["unit"],
                 "quantity": float(quantity),
                 "from_location": p["location"],
                 "to_location": to_location,
                 "company": p["company"],
-                "unit_price": Decimal(0),
             }
+            if not self._is_lost_found(to_location):
+                # Tryton wants a cost on production output that is kept (not lost)
+                values["unit_price"] = Decimal(0)
+                values["currency"] = next(
+                    (m["currency"] for m in outputs if m["currency"]), None
+                ) or self._currency(int(p["company"]))
             pid = int(p["id"])
             self._call(
                 lambda: self.client.write("production", [pid], {"outputs": [["create", [values]]]})
@@ -455,6 +460,13 @@ class TrytonWriteback:
             orphan = new[-1]
         self._notes(("stock.move", orphan), marker, text)
         return orphan
+
+    def _is_lost_found(self, location: int) -> bool:
+        rows = self.client.read("stock.location", [location], ["type"])
+        return bool(rows) and rows[0]["type"] == "lost_found"
+
+    def _currency(self, company: int) -> int:
+        return int(self.client.read("company.company", [company], ["currency"])[0]["currency"])
 
     def _scrap_location(
         self, order_no: str, prod: Mapping[str, Any], location: int | str | None
@@ -555,7 +567,15 @@ class TrytonWriteback:
         template = self.client.read(
             "stock.move",
             [int(first["id"])],
-            ["product", "unit", "from_location", "to_location", "company", "unit_price"],
+            [
+                "product",
+                "unit",
+                "from_location",
+                "to_location",
+                "company",
+                "unit_price",
+                "currency",
+            ],
         )[0]
         qty0, lot0 = want[0]
         writes: list[Any] = [
@@ -571,6 +591,7 @@ class TrytonWriteback:
                 **{k: template[k] for k in ("product", "unit", "from_location", "to_location")},
                 "company": template["company"],
                 "unit_price": template["unit_price"] or Decimal(0),
+                "currency": template["currency"] or self._currency(int(template["company"])),
                 "quantity": float(q),
                 "lot": lot,
             }
