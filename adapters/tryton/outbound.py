@@ -22,6 +22,7 @@ __all__ = ["MARKER_PREFIX", "FloorFact", "TrytonWriteback", "WorkRef", "Writebac
 MARKER_PREFIX = "floorledger:"
 CYCLE = "production.work.cycle"
 WORK = "production.work"
+BATCH = "batch:"
 
 T = TypeVar("T")
 
@@ -54,11 +55,14 @@ def _related(row: Mapping[str, Any], name: str, field: str) -> Any:
     return related.get(field) if isinstance(related, Mapping) else None
 
 
-def _split(quantity: Decimal, lots: Sequence[int]) -> list[tuple[Decimal, int | None]]:
-    """The good output as (quantity, lot) moves: one lot for all, else 1 unit per serial."""
+def _split(
+    quantity: Decimal, lots: Sequence[int], *, batch: bool = False
+) -> list[tuple[Decimal, int | None]]:
+    """The good output as (quantity, lot) moves: a batch lot for all, else 1 unit per serial
+    (units beyond the serials stay without a lot)."""
     if not lots:
         return [(quantity, None)]
-    if len(lots) == 1:
+    if batch:
         return [(quantity, lots[0])]
     ones = [(Decimal(1), lot) for lot in lots[: int(quantity)]]
     rest = quantity - len(ones)
@@ -493,7 +497,8 @@ class TrytonWriteback:
         return int(waste[0])
 
     def lot_numbers(self, order_no: str) -> list[str]:
-        """The serial numbers noted on the production, else its batch numbers (in order)."""
+        """The serial numbers noted on the production, else its last batch number (prefixed
+        with ``batch:``), as ``set_output_quantity`` takes them."""
         pid = int(self.production(order_no)["id"])
         notes = self.client.search_read(
             "ir.note",
@@ -507,7 +512,7 @@ class TrytonWriteback:
             kind, _, number = rest.partition(":")
             if kind in found and number:
                 found[kind].append(number)
-        return found["serial"] or found["batch"][-1:]
+        return found["serial"] or [BATCH + n for n in found["batch"][-1:]]
 
     def ensure_lot(self, order_no: str, number: str) -> int:
         """The Tryton lot ``number`` of the production's product (created when missing)."""
@@ -527,10 +532,10 @@ class TrytonWriteback:
     ) -> bool:
         """Set the produced good quantity on the output move(s) of the production's product.
 
-        ``lots``: the serial or batch numbers the floor recorded. One number goes on the good
-        output move; several serials split it into one move of 1 unit per serial (the rest,
-        if any, stays without a lot). Scrap moves (to a waste location) are left alone.
-        Returns False when Tryton already states all of this.
+        ``lots``: the serial numbers the floor recorded (one move of 1 unit per serial, the
+        rest without a lot), or one ``batch:<number>`` (the batch lot on the whole output).
+        Scrap moves (to a waste location) are left alone. Returns False when Tryton already
+        states all of this.
         """
         if quantity < 0:
             raise WritebackRefused(order_no, "the output quantity cannot be negative")
@@ -551,8 +556,10 @@ class TrytonWriteback:
         ]
         if not good:
             raise WritebackRefused(order_no, "the Tryton production has no output move to post")
-        lot_ids = [self.ensure_lot(order_no, n) for n in dict.fromkeys(lots)]
-        want = _split(quantity, lot_ids)
+        batch = len(lots) == 1 and lots[0].startswith(BATCH)
+        numbers = [n.removeprefix(BATCH) for n in dict.fromkeys(lots)]
+        lot_ids = [self.ensure_lot(order_no, n) for n in numbers]
+        want = _split(quantity, lot_ids, batch=batch)
         have = sorted(
             ((Decimal(repr(float(m["quantity"]))), m["lot"]) for m in good),
             key=lambda t: (t[1] is None, t[1] or 0, t[0]),

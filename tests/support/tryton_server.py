@@ -498,8 +498,6 @@ class TrytonSeed:
                     "from_location": int(lost["lost_found_location"]),
                     "to_location": plant.storage,
                     "company": plant.company,
-                    "unit_price": Decimal(1),
-                    "currency": plant.currency,
                 }
             ],
         )[0]
