@@ -97,6 +97,7 @@ def test_a_wrong_password_makes_the_source_unavailable(
 ) -> None:
     integ = integration(server, monkeypatch)
     monkeypatch.setenv("TRYTON_PASSWORD", "wrong")
+    tryton_source.close_sources()  # a process starting anew (a live session is kept)
     with pytest.raises(SourceUnavailable, match="TrytonAuthError"):
         tryton_source.sync(integ, sqlite_ledger)
     assert isinstance(tryton_source.make_client(integ), TrytonClient)

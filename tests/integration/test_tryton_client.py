@@ -7,22 +7,30 @@ with the reason when trytond cannot start, in CI (CI=true) they fail.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import secrets
 import socket
 from collections.abc import Iterator
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from adapters.tryton.client import (
     TrytonAuthError,
     TrytonClient,
     TrytonFault,
+    TrytonSessionError,
     TrytonUnavailable,
     decode_value,
     encode_value,
 )
 from adapters.tryton.inbound import read_plan
 from adapters.tryton.outbound import TrytonWriteback, WritebackRefused
+from adapters.writeback.base import TransientError
+from adapters.writeback.config import TrytonDestination
+from adapters.writeback.messages import Message
+from adapters.writeback.tryton import TrytonTransport
 from domain.values import ErpOperation
 from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer
 
@@ -322,3 +330,116 @@ def test_writeback_for_an_unknown_order_or_operation_is_refused_with_the_reason(
     number = seed.released_production(plant, "P-100", 1)
     with pytest.raises(WritebackRefused, match="not in the Tryton routing"):
         writeback.add_cycle(number, "99", dt.timedelta(minutes=1), key=f"{number}/99")
+
+
+class SessionSweptOnce(httpx.HTTPTransport):
+    """Answers the first model call as Tryton does when another login of the same user swept
+    the session away mid-call (ir.session deleted under the request); then the real server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.swept = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        if not self.swept and str(body.get("method", "")).startswith("model."):
+            self.swept = True
+            super().handle_request(request).read()  # the call reaches Tryton …
+            error = [
+                "UserError",
+                ['You are trying to read records "7" of "Session" that don\'t exist.', "", None],
+            ]
+            # … and the session check afterwards fails
+            return httpx.Response(200, json={"id": body["id"], "error": error})
+        return super().handle_request(request)
+
+
+def test_trytons_lost_session_answer_is_transient_and_the_next_call_logs_in_again(
+    server: TrytonServer, plant: Plant
+) -> None:
+    swept = SessionSweptOnce()
+    with TrytonClient(
+        server.url, server.database, server.user, server.password, transport=swept
+    ) as c:
+        c.login()
+        first = c._session
+        with pytest.raises(TrytonSessionError) as info:
+            c.search_read("production", [], ["id"], limit=1)
+        assert isinstance(info.value, TrytonUnavailable)  # transient, never a refusal
+        assert c._session is None
+
+        assert c.search_read("company.company", [], ["id"]) == [{"id": plant.company}]
+        assert c._session is not None and c._session != first
+
+
+def test_a_lost_session_is_transient_for_the_writeback_pump_not_a_refusal(
+    server: TrytonServer, seed: TrytonSeed, plant: Plant
+) -> None:
+    number = seed.released_production(plant, "P-100", 1, routing="2-step")
+    config = TrytonDestination.model_validate(
+        {
+            "name": "t",
+            "transport": "tryton",
+            "url": server.url,
+            "database": server.database,
+            "user": server.user,
+            "password_env": "UNUSED",
+        }
+    )
+    client = TrytonClient(
+        server.url, server.database, server.user, server.password, transport=SessionSweptOnce()
+    )
+    transport = TrytonTransport(config, client)
+    message = Message(
+        key=f"t:{number}:1", destination="t", position=1, order_key="k", integration="tryton",
+        order_no=number, version=1, kind="operation_status", event="OperationStarted",
+        occurred_at="2026-11-29T08:00:00+00:00", recorded_at=None, actor_id="olga",
+        actor_role="operator", source="api", data={"operation": "10"},
+    )  # fmt: skip
+    try:
+        with pytest.raises(TransientError, match="lost the session"):
+            transport.send([message])
+        assert transport.send([message]) == [None]  # the retry logs in again and goes on
+    finally:
+        client.close()
+    (cycle,) = seed.cycles(seed.works(seed.id_of(number))[0]["id"])
+    assert cycle["state"] == "running"
+
+
+def test_standard_times_from_the_settings_reach_the_floor_order(
+    seed: TrytonSeed, plant: Plant, client: TrytonClient
+) -> None:
+    number = seed.released_production(plant, "P-100", 4, routing="2-step")
+    times = {"Cut": (Decimal(5), Decimal("0.5")), "Assemble": (Decimal(2), Decimal(1))}
+
+    plan = read_plan(client, standard_times=times)
+
+    (order,) = [o for o in plan.orders if o.order_no == number]
+    assert [(op.name, op.setup_time, op.run_time_per_unit) for op in order.routing] == [
+        ("Cut", Decimal(5), Decimal("0.5")),
+        ("Assemble", Decimal(2), Decimal(1)),
+    ]
+
+
+def test_with_start_at_completion_the_first_start_only_reserves_and_inputs_wait_for_completion(
+    seed: TrytonSeed, plant: Plant, client: TrytonClient
+) -> None:
+    steel = seed.component(f"STEEL-{secrets.token_hex(3)}", "Steel", plant.unit)
+    seed.stock(plant, steel, 50)
+    pid = seed.production(plant, "P-200", 2, routing="2-step", inputs=[(steel, 10)])
+    number = seed.release(pid)
+    writeback = TrytonWriteback(client, start_production="completion")
+
+    writeback.begin_run(number, "10", key=f"{number}/start")
+    prod = seed.c.read("production", [pid], ["state", "inputs"])[0]
+    inputs = seed.c.read("stock.move", list(prod["inputs"]), ["state"])
+    assert prod["state"] == "assigned" and {m["state"] for m in inputs} == {"assigned"}
+    assert [c["state"] for c in seed.cycles(seed.works(pid)[0]["id"])] == ["running"]
+
+    writeback.end_run(number, "10", f"{number}/c10", dt.timedelta(minutes=3), completing=True)
+    writeback.add_cycle(number, "20", dt.timedelta(minutes=2), key=f"{number}/c20")
+    writeback.set_output_quantity(number, Decimal(2))
+    writeback.complete(number)
+    prod = seed.c.read("production", [pid], ["state", "inputs"])[0]
+    inputs = seed.c.read("stock.move", list(prod["inputs"]), ["state"])
+    assert prod["state"] == "done" and {m["state"] for m in inputs} == {"done"}

@@ -653,3 +653,26 @@ class LosesSession(httpx.HTTPTransport):
                 super().handle_request(logout).read()
                 self.logged_out += 1
         return super().handle_request(request)
+
+
+def test_history_and_verification_name_the_tryton_integration_when_none_is_given(
+    server: TrytonServer,
+    plant: Plant,
+    backend: Backend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, server.password)
+    cfg = plant_config(server)
+    monkeypatch.setenv("FLOORLEDGER_CONFIG", str(write_config(tmp_path / "fl.toml", cfg)))
+    app = create_app(ApiSettings(database_url=backend.url, default_integration="erp"))  # type: ignore[arg-type]
+    with TestClient(app) as client, server.admin_client() as c:
+        runtime = app.state.runtime
+        token = runtime.tokens.create("ada", "auditor", None)[1]
+        ledger = runtime.open().ledger
+        number = TrytonSeed(c).released_production(plant, "P-100", 1, routing="2-step")
+        tryton_source.sync(cfg.get("tryton"), ledger)
+        for path in (f"/orders/{number}/history", f"/orders/{number}/verification"):
+            r = client.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+            assert r.json()["integration"] == "tryton"
