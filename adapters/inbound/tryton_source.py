@@ -30,7 +30,7 @@ from adapters.inbound.sync import (
     warning_key,
 )
 from adapters.mapping import MappedOrder, MappingCheck, RawOrder, RowError, UnmappedRef
-from adapters.tryton import TrytonClient, TrytonError, TrytonPlan, read_plan
+from adapters.tryton import TrytonAuthError, TrytonClient, TrytonError, TrytonPlan, read_plan
 from domain.errors import DomainError, InvalidValueError
 from domain.ledger import Ledger
 from domain.values import ErpOrder
@@ -89,6 +89,10 @@ class TrytonSource:
         since = self.last_poll - dt.timedelta(minutes=5) if self.last_poll else None
         try:
             return read_plan(self.session(), done_since=since, standard_times=times)
+        except TrytonAuthError as exc:
+            # a refused login: the next poll resolves the password again
+            self.client = None
+            raise SourceUnavailable(self.integration.name, f"{type(exc).__name__}: {exc}") from exc
         except TrytonError as exc:
             raise SourceUnavailable(self.integration.name, f"{type(exc).__name__}: {exc}") from exc
 
