@@ -443,3 +443,26 @@ def test_with_start_at_completion_the_first_start_only_reserves_and_inputs_wait_
     prod = seed.c.read("production", [pid], ["state", "inputs"])[0]
     inputs = seed.c.read("stock.move", list(prod["inputs"]), ["state"])
     assert prod["state"] == "done" and {m["state"] for m in inputs} == {"done"}
+
+
+def test_scrap_goes_to_the_mapped_location_once_with_its_reason(
+    seed: TrytonSeed, plant: Plant, client: TrytonClient
+) -> None:
+    number = seed.released_production(plant, "P-100", 5, routing="2-step")
+    writeback = TrytonWriteback(client)
+    writeback.begin_run(number, "10", key=f"{number}/start")
+
+    first = writeback.post_scrap(
+        number, Decimal(2), "burr", f"{number}/q", location="Lost and Found"
+    )
+    again = writeback.post_scrap(
+        number, Decimal(2), "burr", f"{number}/q", location="Lost and Found"
+    )
+
+    assert first is not None and first == again
+    move = seed.c.read("stock.move", [first], ["quantity", "to_location.name", "state"])[0]
+    assert (move["quantity"], move["to_location."]["name"]) == (2.0, "Lost and Found")
+    notes = seed.c.search_read("ir.note", [("resource", "=", f"stock.move,{first}")], ["message"])
+    assert any(n["message"].startswith("Scrap: 2 (reason: burr)") for n in notes)
+    with pytest.raises(WritebackRefused, match="matches 0 Tryton locations"):
+        writeback.post_scrap(number, Decimal(1), "dent", f"{number}/q2", location="No such bin")

@@ -579,14 +579,17 @@ def test_a_production_closed_in_tryton_while_paused_is_warned_and_one_skip_clear
     assert "writeback_parked" not in open_warnings(floor, n)
 
 
-def test_a_production_reset_to_draft_and_released_again_clears_the_not_released_warning(
+def test_a_production_taken_back_reset_to_draft_and_released_again_is_warned_and_cleared(
     floor: Floor,
 ) -> None:
     seed, plant = floor.seed, floor.plant
     n = seed.released_production(plant, "P-100", 4, routing="2-step")
     floor.sync()
     floor.act(n, "10", "start", 0)
+    floor.drain()
     pid = seed.id_of(n)
+    seed.c.button("production", "wait", [pid])  # the planner takes it back from running
+    assert any("state_changed_in_erp" in w for w in floor.sync().warnings)
     seed.reset_to_draft(pid)
     floor.sync()
     assert "not_released_in_erp" in open_warnings(floor, n)
@@ -595,7 +598,7 @@ def test_a_production_reset_to_draft_and_released_again_clears_the_not_released_
     summary = floor.sync()
 
     assert any("released_in_erp" in w for w in summary.warnings)
-    assert open_warnings(floor, n) == set()
+    assert open_warnings(floor, n) == {"state_changed_in_erp"}
 
 
 @pytest.mark.parametrize("floor", [RUN], indirect=True)
