@@ -587,6 +587,7 @@ def test_a_production_taken_back_reset_to_draft_and_released_again_is_warned_and
     floor.sync()
     floor.act(n, "10", "start", 0)
     floor.drain()
+    floor.sync()  # a poll sees it running
     pid = seed.id_of(n)
     seed.c.button("production", "wait", [pid])  # the planner takes it back from running
     assert any("state_changed_in_erp" in w for w in floor.sync().warnings)
