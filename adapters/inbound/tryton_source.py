@@ -34,6 +34,7 @@ from adapters.tryton import TrytonAuthError, TrytonClient, TrytonError, TrytonPl
 from domain.errors import DomainError, InvalidValueError
 from domain.ledger import Ledger
 from domain.values import ErpOrder
+from domain.workorder import OperationState
 
 TIMEOUT_SECONDS = 30.0
 
@@ -61,6 +62,7 @@ def make_client(integration: Integration) -> TrytonClient:
 W_CLOSED_IN_ERP = "closed_in_erp"
 W_RELEASED_AGAIN = "released_in_erp"
 W_STATE_CHANGED = "state_changed_in_erp"
+W_WORK_CHANGED = "work_changed_in_erp"
 _RELEASED = ("waiting", "assigned", "running")
 
 
@@ -224,7 +226,9 @@ def erp_state_changes(
     * done (closed) in Tryton while open on the floor: ``closed_in_erp``;
     * released again after a reset to draft: ``released_in_erp`` (clears
       ``not_released_in_erp``);
-    * taken back from running to waiting/assigned in Tryton: ``state_changed_in_erp``.
+    * taken back from running to waiting/assigned in Tryton: ``state_changed_in_erp``;
+    * a work running or finished in Tryton that the floor has not started (timed in Tryton
+      by hand): ``work_changed_in_erp``.
 
     ``seen`` holds each production's state at the previous poll of this process. Each
     warning is keyed by Tryton's change time, so a repeat poll or a restart warns once.
@@ -260,6 +264,24 @@ def erp_state_changes(
             "floor work on it is still recorded, but Tryton will refuse its writeback",
             f"done@{stamp}",
         )
+    for order_no, steps in plan.work_states.items():
+        # a work timed in Tryton by hand: running or finished there, never started on the floor
+        busy = {op: st for op, st in steps.items() if st[0] in ("running", "finished")}
+        if not busy or all(seen.get(f"{order_no}/{op}") == st[1] for op, st in busy.items()):
+            continue
+        order = ledger.find_order(order_no, integration.name)
+        if order is None or order.state not in OPEN_STATES:
+            continue
+        for op, (state, stamp) in busy.items():
+            floor_op = integration.maps.operations.get(op, op)
+            if order.progress_state(floor_op) == OperationState.NOT_STARTED:
+                warn(
+                    order_no,
+                    W_WORK_CHANGED,
+                    f"Tryton shows work {op} of production {order_no} {state} although the "
+                    "floor has not started it (timed in Tryton by hand?)",
+                    f"{op}:{state}@{stamp}",
+                )
     for order_no, (state, stamp) in plan.states.items():
         before = seen.get(order_no)
         if before is None or state not in _RELEASED:
@@ -318,6 +340,13 @@ def _sync(
     )
     erp_state_changes(src.integration, ledger, plan, src.seen, summary)
     src.seen.update({n: st for n, (st, _) in plan.states.items()})
+    src.seen.update(
+        {
+            f"{n}/{op}": stamp
+            for n, steps in plan.work_states.items()
+            for op, (_, stamp) in steps.items()
+        }
+    )
     src.last_poll = started
     return summary
 
@@ -326,6 +355,7 @@ __all__ = [
     "W_CLOSED_IN_ERP",
     "W_RELEASED_AGAIN",
     "W_STATE_CHANGED",
+    "W_WORK_CHANGED",
     "TrytonSource",
     "close_sources",
     "erp_state_changes",

@@ -38,7 +38,15 @@ PRODUCTION_FIELDS = (
     "work_center.name",
     "write_date",
 )
-WORK_FIELDS = ("id", "production", "sequence", "operation.name", "work_center.name", "state")
+WORK_FIELDS = (
+    "id",
+    "production",
+    "sequence",
+    "operation.name",
+    "work_center.name",
+    "state",
+    "write_date",
+)
 
 OrderKey = Literal["number", "reference"]
 
@@ -56,6 +64,9 @@ class TrytonPlan:
     states: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # numbers of productions Tryton shows done (closed)
     done: frozenset[str] = frozenset()
+    # order number → op_id → (Tryton work state, when Tryton last changed the work), for the
+    # released productions (of a step with several works: the last one changed)
+    work_states: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def order_numbers(self) -> frozenset[str]:
@@ -219,6 +230,17 @@ def read_plan(
         ):
             works_by_production[int(w["production"])].append(w)
 
+    work_states: dict[str, dict[str, tuple[str, str]]] = {}
+    for row in rows:
+        ordered = sort_works(works_by_production[int(row["id"])])
+        steps: dict[str, tuple[str, str]] = {}
+        for op_id, work in zip(op_ids_for(ordered), ordered, strict=True):
+            seen = (str(work.get("state")), _stamp(work))
+            if op_id not in steps or seen[1] > steps[op_id][1]:
+                steps[op_id] = seen
+        if label := _order_no(row, order_key):
+            work_states[label] = steps
+
     orders: list[ErpOrder] = []
     skipped: list[tuple[str, str]] = []
     for row in rows:
@@ -263,5 +285,6 @@ def read_plan(
         replanning=frozenset(n for r in replanning if (n := _order_no(r, order_key))),
         done=frozenset(n for r in done if (n := _order_no(r, order_key))),
         states=states,
+        work_states=work_states,
         skipped=tuple(skipped),
     )

@@ -680,3 +680,19 @@ def test_history_and_verification_name_the_tryton_integration_when_none_is_given
             r = client.get(path, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 200, r.text
             assert r.json()["integration"] == "tryton"
+
+
+def test_a_work_timed_in_tryton_by_hand_is_warned_once(floor: Floor) -> None:
+    seed, plant = floor.seed, floor.plant
+    n = seed.released_production(plant, "P-100", 2, routing="2-step")
+    floor.sync()
+    floor.act(n, "10", "start", 0)
+    floor.drain()  # floorledger's own cycle on work 10: no warning for it
+    assert not any("work_changed_in_erp" in w for w in floor.sync().warnings)
+
+    w20 = int(seed.works(seed.id_of(n))[1]["id"])
+    seed.c.button("production.work", "start", [w20])  # someone times Assemble in Tryton
+
+    assert any("work_changed_in_erp" in w for w in floor.sync().warnings)
+    assert not any("work_changed_in_erp" in w for w in floor.sync().warnings)
+    assert "work_changed_in_erp" in open_warnings(floor, n)
