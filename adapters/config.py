@@ -348,6 +348,13 @@ class AmqpInbound(_Inbound, _SecretRefs):
     prefetch: int = Field(default=50, ge=1, le=10_000)
 
 
+class TrytonStandardTime(_Model):
+    """The standard time of one Tryton routing operation (minutes)."""
+
+    setup_minutes: Decimal = Field(default=Decimal(0), ge=0)
+    run_minutes_per_unit: Decimal = Field(default=Decimal(0), ge=0)
+
+
 class TrytonInbound(_Inbound, _SecretRefs):
     """Works orders read from a Tryton server (production, routing and work modules)."""
 
@@ -358,6 +365,9 @@ class TrytonInbound(_Inbound, _SecretRefs):
     user: str = Field(min_length=1)
     password_env: str | None = None
     password_file: Path | None = None
+    # Tryton routings hold no standard times: per Tryton operation name, the setup minutes
+    # and run minutes per unit the floor compares actual times with
+    standard_times: dict[str, TrytonStandardTime] = Field(default_factory=dict)
 
 
 Inbound = Annotated[

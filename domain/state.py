@@ -44,6 +44,10 @@ W_UNKNOWN_OPERATION = "unknown_operation"
 W_OVER_QUANTITY = "over_quantity"
 W_ORDER_CANCELLED = "order_cancelled"
 W_ORDER_COMPLETED = "order_completed"
+# Warning codes raised by adapters that the relevance rules know about.
+W_NOT_RELEASED = "not_released_in_erp"
+W_RELEASED_AGAIN = "released_in_erp"
+W_WRITEBACK_PARKED = "writeback_parked"
 
 
 def _dec(value: Any) -> Decimal:
@@ -378,7 +382,9 @@ class OrderFold:
             return change or NO_CHANGE
         if change is None:
             return Change(cleared=cleared)
-        return Change(cleared, None, change.script_row, change.keyed_row, change.conflict)
+        return Change(
+            change.cleared + cleared, None, change.script_row, change.keyed_row, change.conflict
+        )
 
     def _clear_warnings(self, before: OrderState) -> tuple[ClearedWarning, ...]:
         cleared: list[ClearedWarning] = []
@@ -401,8 +407,13 @@ class OrderFold:
         - the order was cancelled: every warning except order_cancelled ones;
         - order_cancelled: the ERP reinstated the order;
         - unknown_operation: the routing now holds the operation;
-        - over_quantity: the order quantity now covers the good quantity reported.
+        - over_quantity: the order quantity now covers the good quantity reported;
+        - writeback_parked stays whatever the order's state does, until a supervisor's
+          decision on that message (or its delivery) settles it;
+        - not_released_in_erp: when the ERP releases the order again (released_in_erp).
         """
+        if code == W_WRITEBACK_PARKED:
+            return None
         if self.state != before:
             if self.state == OrderState.COMPLETED:
                 return "order completed"
@@ -687,8 +698,41 @@ def _conflict_resolved(s: OrderFold, e: Any) -> Change:
 def _warning_raised(s: OrderFold, e: Any) -> Change:
     s.warnings_total += 1
     w = OpenWarning(e.originator_version, e.code, e.reference)
+    if e.code == W_RELEASED_AGAIN:
+        # The ERP released the order again: its "not released" warnings, and this notice
+        # itself, are settled.
+        return Change(
+            cleared=(
+                *_drop_warnings(s, lambda o: o.code in (W_NOT_RELEASED, W_RELEASED_AGAIN),
+                                "order released in the ERP again"),
+                ClearedWarning(w.version, "order released in the ERP again"),
+            ),
+            raised=w,
+        )  # fmt: skip
     s.open_warnings.append(w)
     return Change(raised=w)
+
+
+def _writeback_decided(s: OrderFold, e: Any) -> Change:
+    """A supervisor retried or skipped a parked message: its warning is dealt with (a retry
+    refused again parks it anew, with a new warning)."""
+    key = str(e.message_key)[:200]
+    return Change(
+        cleared=_drop_warnings(
+            s,
+            lambda o: o.code == W_WRITEBACK_PARKED and o.reference == key,
+            f"writeback {e.decision} decided",
+        )
+    )
+
+
+def _drop_warnings(
+    s: OrderFold, which: Callable[[OpenWarning], bool], why: str
+) -> tuple[ClearedWarning, ...]:
+    cleared = tuple(ClearedWarning(o.version, why) for o in s.open_warnings if which(o))
+    if cleared:
+        s.open_warnings = [o for o in s.open_warnings if not which(o)]
+    return cleared
 
 
 RULES: dict[type, Rule] = {}
@@ -716,7 +760,8 @@ def _load_rules() -> dict[type, Rule]:
             WorkOrder.ConflictWithdrawn: _conflict_withdrawn,
             WorkOrder.ConflictResolved: _conflict_resolved,
             WorkOrder.WarningRaised: _warning_raised,
-            # WritebackDecided and ReportTriggered change nothing but the version.
+            WorkOrder.WritebackDecided: _writeback_decided,
+            # ReportTriggered changes nothing but the version.
         }
     )
     return RULES

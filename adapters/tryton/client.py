@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -21,6 +22,7 @@ __all__ = [
     "TrytonClient",
     "TrytonError",
     "TrytonFault",
+    "TrytonSessionError",
     "TrytonUnavailable",
     "decode_value",
     "encode_value",
@@ -33,6 +35,18 @@ class TrytonError(Exception):
 
 class TrytonUnavailable(TrytonError):
     """Tryton could not be reached or did not answer in time (a transient outage)."""
+
+
+class TrytonSessionError(TrytonUnavailable):
+    """Tryton lost this client's session mid-call (another login of the same user, expiry).
+
+    Transient: the session is dropped, the next call logs in again. The call may or may not
+    have been carried out, so the caller repeats it only if it is safe to repeat.
+    """
+
+
+# Tryton's words when the session record vanished under a call (ir.session read/write).
+_SESSION_LOST = re.compile(r"\"(Session|ir\.session)\"[^.]*(don't|do not|does not) exist", re.I)
 
 
 class TrytonAuthError(TrytonError):
@@ -260,7 +274,15 @@ class TrytonClient:
                 raise TrytonAuthError(f"{method}: Tryton refused the new session", 401)
         if response.status_code == 403:
             raise TrytonFault(method, "Forbidden", "the method is not callable over RPC")
-        return self._result(method, response)
+        try:
+            return self._result(method, response)
+        except TrytonFault as fault:
+            if not _SESSION_LOST.search(f"{fault.message} {fault.description}"):
+                raise
+            log.info("Tryton lost the session during %s; logging in again next call", method)
+            self._session = None
+            self._context = None
+            raise TrytonSessionError(f"{method}: Tryton lost the session ({fault})") from fault
 
     @property
     def context(self) -> dict[str, Any]:

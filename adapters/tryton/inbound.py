@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -36,8 +36,17 @@ PRODUCTION_FIELDS = (
     "product.name",
     "unit.symbol",
     "work_center.name",
+    "write_date",
 )
-WORK_FIELDS = ("id", "production", "sequence", "operation.name", "work_center.name", "state")
+WORK_FIELDS = (
+    "id",
+    "production",
+    "sequence",
+    "operation.name",
+    "work_center.name",
+    "state",
+    "write_date",
+)
 
 OrderKey = Literal["number", "reference"]
 
@@ -50,6 +59,14 @@ class TrytonPlan:
     cancelled: frozenset[str]
     replanning: frozenset[str]
     skipped: tuple[tuple[str, str], ...] = ()
+    # order number → (Tryton state, when Tryton last changed the production), for every
+    # production read: released, re-planned, cancelled and done ones
+    states: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # numbers of productions Tryton shows done (closed)
+    done: frozenset[str] = frozenset()
+    # order number → op_id → (Tryton work state, when Tryton last changed the work), for the
+    # released productions (of a step with several works: the last one changed)
+    work_states: Mapping[str, Mapping[str, tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def order_numbers(self) -> frozenset[str]:
@@ -63,6 +80,12 @@ def _related(row: Mapping[str, Any], name: str, field: str) -> Any:
     if isinstance(related, Mapping):
         return related.get(field)
     return None
+
+
+def _stamp(row: Mapping[str, Any]) -> str:
+    """When Tryton last changed a record (its write date, else its creation date)."""
+    value = row.get("write_date") or row.get("create_date")
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value or "")
 
 
 def _order_no(row: Mapping[str, Any], key: OrderKey) -> str:
@@ -108,8 +131,12 @@ def production_to_order(
     works: Sequence[Mapping[str, Any]],
     *,
     order_key: OrderKey = "number",
+    standard_times: Mapping[str, tuple[Decimal, Decimal]] | None = None,
 ) -> ErpOrder:
     """One released Tryton production (and its works) as a checked ErpOrder.
+
+    ``standard_times`` gives, per Tryton operation name, (setup minutes, run minutes per
+    unit); Tryton's routings hold none, so operations not in it get 0.
 
     Raises InvalidValueError naming the field when the production cannot be a floor order.
     """
@@ -128,14 +155,15 @@ def production_to_order(
     steps: dict[str, Mapping[str, Any]] = {}
     for op_id, w in zip(op_ids_for(ordered), ordered, strict=True):
         steps.setdefault(op_id, w)  # one operation per routing step
+    times = standard_times or {}
+    zero = (Decimal(0), Decimal(0))
     routing = tuple(
         ErpOperation(
             op_id=op_id,
-            name=str(_related(w, "operation", "name") or ""),
+            name=(name := str(_related(w, "operation", "name") or "")),
             work_centre=str(_related(w, "work_center", "name") or ""),
-            # Tryton routings carry no standard times; the floor sees 0.
-            setup_time=Decimal(0),
-            run_time_per_unit=Decimal(0),
+            setup_time=times.get(name, zero)[0],
+            run_time_per_unit=times.get(name, zero)[1],
         )
         for op_id, w in steps.items()
     )
@@ -177,12 +205,15 @@ def read_plan(
     order_key: OrderKey = "number",
     work_centres: Iterable[str] | None = None,
     cancelled_since: dt.datetime | None = None,
+    done_since: dt.datetime | None = None,
+    standard_times: Mapping[str, tuple[Decimal, Decimal]] | None = None,
     batch: int = 200,
 ) -> TrytonPlan:
     """The released productions as ErpOrders, plus cancelled and re-planned order numbers.
 
     ``work_centres`` limits the plan to productions on those Tryton work centres (by name).
-    ``cancelled_since`` limits the cancelled numbers to productions changed since then.
+    ``cancelled_since`` limits the cancelled numbers to productions changed since then,
+    ``done_since`` the done (closed) ones.
     Productions that cannot become floor orders are listed in ``skipped`` with the reason.
     """
     domain: list[Any] = [("state", "in", list(RELEASED_STATES))]
@@ -199,13 +230,29 @@ def read_plan(
         ):
             works_by_production[int(w["production"])].append(w)
 
+    work_states: dict[str, dict[str, tuple[str, str]]] = {}
+    for row in rows:
+        ordered = sort_works(works_by_production[int(row["id"])])
+        steps: dict[str, tuple[str, str]] = {}
+        for op_id, work in zip(op_ids_for(ordered), ordered, strict=True):
+            seen = (str(work.get("state")), _stamp(work))
+            if op_id not in steps or seen[1] > steps[op_id][1]:
+                steps[op_id] = seen
+        if label := _order_no(row, order_key):
+            work_states[label] = steps
+
     orders: list[ErpOrder] = []
     skipped: list[tuple[str, str]] = []
     for row in rows:
         label = _order_no(row, order_key) or f"production id {row['id']}"
         try:
             orders.append(
-                production_to_order(row, works_by_production[int(row["id"])], order_key=order_key)
+                production_to_order(
+                    row,
+                    works_by_production[int(row["id"])],
+                    order_key=order_key,
+                    standard_times=standard_times,
+                )
             )
         except InvalidValueError as exc:
             skipped.append((label, str(exc)))
@@ -213,18 +260,31 @@ def read_plan(
     cancelled_domain: list[Any] = [("state", "=", "cancelled")]
     if cancelled_since is not None:
         cancelled_domain.append(("write_date", ">=", cancelled_since))
-    cancelled = _search_all(client, "production", cancelled_domain, ["id", order_key], batch=1000)
+    stamp_fields = ["id", order_key, "state", "write_date", "create_date"]
+    cancelled = _search_all(client, "production", cancelled_domain, stamp_fields, batch=1000)
     # A numbered production back in draft was released once and is being re-planned.
     replanning = _search_all(
         client,
         "production",
         [("state", "in", ["draft", "request"]), ("number", "!=", None)],
-        ["id", order_key],
+        stamp_fields,
         batch=1000,
     )
+    done_domain: list[Any] = [("state", "=", "done")]
+    if done_since is not None:
+        done_domain.append(("write_date", ">=", done_since))
+    done = _search_all(client, "production", done_domain, stamp_fields, batch=1000)
+    states = {
+        n: (str(r["state"]), _stamp(r))
+        for r in (*rows, *cancelled, *replanning, *done)
+        if (n := _order_no(r, order_key))
+    }
     return TrytonPlan(
         orders=tuple(orders),
         cancelled=frozenset(n for r in cancelled if (n := _order_no(r, order_key))),
         replanning=frozenset(n for r in replanning if (n := _order_no(r, order_key))),
+        done=frozenset(n for r in done if (n := _order_no(r, order_key))),
+        states=states,
+        work_states=work_states,
         skipped=tuple(skipped),
     )

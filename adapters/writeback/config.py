@@ -138,6 +138,18 @@ class TrytonDestination(_Destination, _SecretRefs):
     accept_warnings: bool = False
     # force the reservation of input materials Tryton cannot assign when work starts
     force_assign: bool = False
+    # one Tryton work cycle per operation run (start → complete, pauses inside) or one per
+    # start/stop segment (every pause closes a cycle, every resume opens one)
+    cycles: Literal["run", "segment"] = "run"
+    # when the production goes to Tryton's running state (its inputs are consumed):
+    # at the floor's first start, or only when the floor completes the order
+    start_production: Literal["first_start", "completion"] = "first_start"
+    # floor actor id → Tryton employee (company.employee id, or the employee's party name);
+    # the employee becomes the cycle's "Run By" / "Done By"
+    employees: dict[str, int | str] = Field(default_factory=dict)
+    # floor scrap reason code → Tryton location (id or name) the scrap goes to; unmapped
+    # reasons go to the production warehouse's first waste location
+    scrap_locations: dict[str, int | str] = Field(default_factory=dict)
 
 
 AnyDestination = (

@@ -395,7 +395,11 @@ class DestinationPump:
         held = [Message.loads(text) for _, _, text in self.state.held(self.name, p.order_key)]
         todo = ([Message.loads(p.message)] if p.decision == RETRY else []) + held
         done = self.deliver(todo, set()) if todo else Delivery()
+        skipped: list[Message] = []
+        if p.decision == SKIP:
+            done, skipped = self._skip_refused(todo, done)
         processed = [m.version for m in done.acked] + [m.version for m, _ in done.parked.values()]
+        processed += [m.version for m in skipped]
         through = max(processed) if processed else None
         with self.state.transaction() as db:
             self.state.unpark(db, self.name, p.order_key, through)
@@ -405,6 +409,20 @@ class DestinationPump:
                 self.state.park(db, self.name, m, m.dumps(), reason)
         if done.parked:
             self.warn_parked()
+
+    def _skip_refused(self, todo: list[Message], done: Delivery) -> tuple[Delivery, list[Message]]:
+        """A skip decides for the order at this destination: of the messages it was holding,
+        those the destination refuses as well are skipped too (logged), not parked again
+        one by one; the others are delivered."""
+        acked = list(done.acked)
+        while done.parked:
+            ((m, reason),) = done.parked.values()
+            log.info("%s: %s skipped with the order's parked message: %s", self.name, m.key, reason)
+            rest = [x for x in todo if x.version > m.version]
+            done = self.deliver(rest, set()) if rest else Delivery()
+            acked.extend(done.acked)
+        delivered = {m.key for m in acked}
+        return Delivery(acked=acked), [m for m in todo if m.key not in delivered]
 
     # ------------------------------------------------------------------ draining
 

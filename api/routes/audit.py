@@ -23,6 +23,16 @@ router = APIRouter(
 )
 
 
+def _answered_integration(ledger: LedgerDep, order_no: str, integration: str | None) -> str:
+    """The integration whose order was read: the named one, else the default if it holds the
+    order, else the one other integration that does (as the ledger resolved it)."""
+    if integration:
+        return integration
+    if ledger.find_order(order_no, ledger.default_integration) is not None:
+        return str(ledger.default_integration)
+    return ledger.resolve_integration(order_no, None) or str(ledger.default_integration)
+
+
 @router.get("/{order_no}/history", response_model=HistoryPagePublic)
 def order_history(
     order_no: OrderNo,
@@ -42,7 +52,7 @@ def order_history(
         ledger.history(order_no, integration=integration, limit=1)  # unknown order -> 404
     return HistoryPagePublic(
         order_no=order_no.strip(),
-        integration=integration or ledger.default_integration,
+        integration=_answered_integration(ledger, order_no, integration),
         entries=[replace(e, details=plain(e.details)) for e in entries],
         next_after_version=entries[-1].version if len(entries) == limit else None,
     )
@@ -59,7 +69,7 @@ def verify_order(
     report = ledger.verify_order(order_no, integration)
     return VerificationPublic(
         order_no=order_no.strip(),
-        integration=integration or ledger.default_integration,
+        integration=_answered_integration(ledger, order_no, integration),
         ok=report.ok,
         events=report.events,
         findings=[

@@ -28,5 +28,5 @@ def plant(tryton_server: TrytonServer) -> Plant:
     """The company, products, work centres and routings, seeded once per session."""
     if not tryton_server.running:
         tryton_server.start()
-    with tryton_server.client() as c:
+    with tryton_server.admin_client() as c:
         return TrytonSeed(c).plant()

@@ -23,7 +23,7 @@ OPERATOR = Actor("op-7", "operator", "api")
 
 @pytest.fixture
 def seed(server: TrytonServer, plant: Plant) -> Iterator[TrytonSeed]:
-    with server.client() as c:
+    with server.admin_client() as c:
         yield TrytonSeed(c)
 
 
@@ -98,6 +98,28 @@ def test_a_wrong_password_makes_the_source_unavailable(
 ) -> None:
     integ = integration(server, monkeypatch)
     monkeypatch.setenv("TRYTON_PASSWORD", "wrong")
+    tryton_source.close_sources()  # a process starting anew (a live session is kept)
     with pytest.raises(SourceUnavailable, match="TrytonAuthError"):
         tryton_source.sync(integ, sqlite_ledger)
     assert isinstance(tryton_source.make_client(integ), TrytonClient)
+
+
+def test_polls_keep_one_tryton_session_and_never_log_it_out(
+    server: TrytonServer,
+    seed: TrytonSeed,
+    plant: Plant,
+    sqlite_ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    integ = integration(server, monkeypatch)
+    tryton_source.close_sources()
+    tryton_source.sync(integ, sqlite_ledger)
+    client = tryton_source.source_for(integ).client
+    assert client is not None
+    session = client._session
+
+    tryton_source.sync(integ, sqlite_ledger)
+    tryton_source.sync(integ, sqlite_ledger)
+
+    assert tryton_source.source_for(integ).client is client
+    assert client._session == session is not None

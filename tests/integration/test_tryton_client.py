@@ -7,22 +7,30 @@ with the reason when trytond cannot start, in CI (CI=true) they fail.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import secrets
 import socket
 from collections.abc import Iterator
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from adapters.tryton.client import (
     TrytonAuthError,
     TrytonClient,
     TrytonFault,
+    TrytonSessionError,
     TrytonUnavailable,
     decode_value,
     encode_value,
 )
 from adapters.tryton.inbound import read_plan
 from adapters.tryton.outbound import TrytonWriteback, WritebackRefused
+from adapters.writeback.base import TransientError
+from adapters.writeback.config import TrytonDestination
+from adapters.writeback.messages import Message
+from adapters.writeback.tryton import TrytonTransport
 from domain.values import ErpOperation
 from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer
 
@@ -31,15 +39,16 @@ pytestmark = pytest.mark.tryton
 
 @pytest.fixture
 def client(server: TrytonServer) -> Iterator[TrytonClient]:
-    """A JSON-RPC client logged in as the admin user."""
+    """The connector's client: the least-privilege integration user, never admin."""
     with server.client() as c:
         yield c
 
 
 @pytest.fixture
-def seed(client: TrytonClient, plant: Plant) -> TrytonSeed:
-    """Planner actions on the seeded plant."""
-    return TrytonSeed(client)
+def seed(server: TrytonServer, plant: Plant) -> Iterator[TrytonSeed]:
+    """Planner actions on the seeded plant (as admin, like a planner in Tryton)."""
+    with server.admin_client() as c:
+        yield TrytonSeed(c)
 
 
 # -- client --------------------------------------------------------------------------------
@@ -64,8 +73,8 @@ def test_the_client_logs_in_with_a_session_and_reads_the_users_company(
     context = client.context
     assert client.user_id is not None
     assert context["company"] == plant.company
-    rows = client.search_read("res.user", [("login", "=", "admin")], ["login"])
-    assert rows[0]["login"] == "admin"
+    rows = client.search_read("res.user", [("id", "=", client.user_id)], ["login"])
+    assert rows[0]["login"] == client.user
 
 
 def test_a_wrong_password_is_refused_with_a_clear_error_that_does_not_reveal_it(
@@ -82,7 +91,7 @@ def test_a_wrong_password_is_refused_with_a_clear_error_that_does_not_reveal_it(
 
 
 def test_an_unknown_database_is_refused_at_login(server: TrytonServer) -> None:
-    c = TrytonClient(server.url, "no_such_db", "admin", server.password)
+    c = TrytonClient(server.url, "no_such_db", server.user, server.password)
     with c, pytest.raises(TrytonAuthError) as info:
         c.login()
     assert info.value.status_code == 404
@@ -108,7 +117,7 @@ def test_an_expired_session_is_renewed_by_logging_in_again(client: TrytonClient)
     # Tryton forgets the session (as on timeout); the client still holds it.
     client.call("common.db.logout", [])
 
-    rows = client.search_read("res.user", [("login", "=", "admin")], ["id"])
+    rows = client.search_read("res.user", [("login", "=", client.user)], ["id"])
 
     assert rows
     assert client._session is not None and client._session != first
@@ -170,7 +179,7 @@ def test_a_production_whose_product_has_no_code_is_skipped_with_the_reason(
     product = seed.product("", "Uncoded widget", plant.unit)
     plant.products["uncoded"] = product
     plant.boms["uncoded"] = seed.bom("BOM uncoded", product, plant.unit)
-    client.write(
+    seed.c.write(
         "production.routing",
         [plant.routings["2-step"]],
         {"boms": [["add", [plant.boms["uncoded"]]]]},
@@ -259,7 +268,7 @@ def test_an_interrupted_cycle_writeback_is_completed_not_duplicated_on_replay(
     seed.run(production)
     work = seed.works(production)[0]["id"]
     # The first attempt died after creating the cycle, before tagging it.
-    orphan = client.create("production.work.cycle", [{"work": work}])[0]
+    orphan = seed.c.create("production.work.cycle", [{"work": work}])[0]
 
     cycle = TrytonWriteback(client).add_cycle(
         number, "10", dt.timedelta(minutes=3), key=f"{number}/10/1"
@@ -321,3 +330,139 @@ def test_writeback_for_an_unknown_order_or_operation_is_refused_with_the_reason(
     number = seed.released_production(plant, "P-100", 1)
     with pytest.raises(WritebackRefused, match="not in the Tryton routing"):
         writeback.add_cycle(number, "99", dt.timedelta(minutes=1), key=f"{number}/99")
+
+
+class SessionSweptOnce(httpx.HTTPTransport):
+    """Answers the first model call as Tryton does when another login of the same user swept
+    the session away mid-call (ir.session deleted under the request); then the real server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.swept = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        if not self.swept and str(body.get("method", "")).startswith("model."):
+            self.swept = True
+            super().handle_request(request).read()  # the call reaches Tryton …
+            error = [
+                "UserError",
+                ['You are trying to read records "7" of "Session" that don\'t exist.', "", None],
+            ]
+            # … and the session check afterwards fails
+            return httpx.Response(200, json={"id": body["id"], "error": error})
+        return super().handle_request(request)
+
+
+def test_trytons_lost_session_answer_is_transient_and_the_next_call_logs_in_again(
+    server: TrytonServer, plant: Plant
+) -> None:
+    swept = SessionSweptOnce()
+    with TrytonClient(
+        server.url, server.database, server.user, server.password, transport=swept
+    ) as c:
+        c.login()
+        first = c._session
+        with pytest.raises(TrytonSessionError) as info:
+            c.search_read("production", [], ["id"], limit=1)
+        assert isinstance(info.value, TrytonUnavailable)  # transient, never a refusal
+        assert c._session is None
+
+        assert c.search_read("company.company", [], ["id"]) == [{"id": plant.company}]
+        assert c._session is not None and c._session != first
+
+
+def test_a_lost_session_is_transient_for_the_writeback_pump_not_a_refusal(
+    server: TrytonServer, seed: TrytonSeed, plant: Plant
+) -> None:
+    number = seed.released_production(plant, "P-100", 1, routing="2-step")
+    config = TrytonDestination.model_validate(
+        {
+            "name": "t",
+            "transport": "tryton",
+            "url": server.url,
+            "database": server.database,
+            "user": server.user,
+            "password_env": "UNUSED",
+        }
+    )
+    client = TrytonClient(
+        server.url, server.database, server.user, server.password, transport=SessionSweptOnce()
+    )
+    transport = TrytonTransport(config, client)
+    message = Message(
+        key=f"t:{number}:1", destination="t", position=1, order_key="k", integration="tryton",
+        order_no=number, version=1, kind="operation_status", event="OperationStarted",
+        occurred_at="2026-11-29T08:00:00+00:00", recorded_at=None, actor_id="olga",
+        actor_role="operator", source="api", data={"operation": "10"},
+    )  # fmt: skip
+    try:
+        with pytest.raises(TransientError, match="lost the session"):
+            transport.send([message])
+        assert transport.send([message]) == [None]  # the retry logs in again and goes on
+    finally:
+        client.close()
+    (cycle,) = seed.cycles(seed.works(seed.id_of(number))[0]["id"])
+    assert cycle["state"] == "running"
+
+
+def test_standard_times_from_the_settings_reach_the_floor_order(
+    seed: TrytonSeed, plant: Plant, client: TrytonClient
+) -> None:
+    number = seed.released_production(plant, "P-100", 4, routing="2-step")
+    times = {"Cut": (Decimal(5), Decimal("0.5")), "Assemble": (Decimal(2), Decimal(1))}
+
+    plan = read_plan(client, standard_times=times)
+
+    (order,) = [o for o in plan.orders if o.order_no == number]
+    assert [(op.name, op.setup_time, op.run_time_per_unit) for op in order.routing] == [
+        ("Cut", Decimal(5), Decimal("0.5")),
+        ("Assemble", Decimal(2), Decimal(1)),
+    ]
+
+
+def test_with_start_at_completion_the_first_start_only_reserves_and_inputs_wait_for_completion(
+    seed: TrytonSeed, plant: Plant, client: TrytonClient
+) -> None:
+    steel = seed.component(f"STEEL-{secrets.token_hex(3)}", "Steel", plant.unit)
+    seed.stock(plant, steel, 50)
+    pid = seed.production(plant, "P-200", 2, routing="2-step", inputs=[(steel, 10)])
+    number = seed.release(pid)
+    writeback = TrytonWriteback(client, start_production="completion")
+
+    writeback.begin_run(number, "10", key=f"{number}/start")
+    prod = seed.c.read("production", [pid], ["state", "inputs"])[0]
+    inputs = seed.c.read("stock.move", list(prod["inputs"]), ["state"])
+    assert prod["state"] == "assigned" and {m["state"] for m in inputs} == {"assigned"}
+    assert [c["state"] for c in seed.cycles(seed.works(pid)[0]["id"])] == ["running"]
+
+    writeback.end_run(number, "10", f"{number}/c10", dt.timedelta(minutes=3), completing=True)
+    writeback.add_cycle(number, "20", dt.timedelta(minutes=2), key=f"{number}/c20")
+    writeback.set_output_quantity(number, Decimal(2))
+    writeback.complete(number)
+    prod = seed.c.read("production", [pid], ["state", "inputs"])[0]
+    inputs = seed.c.read("stock.move", list(prod["inputs"]), ["state"])
+    assert prod["state"] == "done" and {m["state"] for m in inputs} == {"done"}
+
+
+def test_scrap_goes_to_the_mapped_location_once_with_its_reason(
+    seed: TrytonSeed, plant: Plant, client: TrytonClient
+) -> None:
+    number = seed.released_production(plant, "P-100", 5, routing="2-step")
+    writeback = TrytonWriteback(client)
+    writeback.begin_run(number, "10", key=f"{number}/start")
+
+    first = writeback.post_scrap(
+        number, Decimal(2), "burr", f"{number}/q", location="Lost and Found"
+    )
+    again = writeback.post_scrap(
+        number, Decimal(2), "burr", f"{number}/q", location="Lost and Found"
+    )
+
+    assert first is not None and first == again
+    move = seed.c.read("stock.move", [first], ["quantity", "to_location.name", "state"])[0]
+    assert (move["quantity"], move["to_location."]["name"]) == (2.0, "Lost and Found")
+    notes = seed.c.search_read("ir.note", [("resource", "=", f"stock.move,{first}")], ["message"])
+    assert any(n["message"].startswith("Scrap: 2 (reason: burr)") for n in notes)
+    with pytest.raises(WritebackRefused, match="matches 0 Tryton locations"):
+        writeback.post_scrap(number, Decimal(1), "dent", f"{number}/q2", location="No such bin")

@@ -32,7 +32,10 @@ import pytest
 from adapters.tryton.client import TrytonClient
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-MODULES = ("production_work", "production_routing")
+MODULES = ("production_work", "production_routing", "stock_lot")
+
+# The Tryton groups the integration user gets: the least the connector needs (docs/tryton.md).
+INTEGRATION_GROUPS = ("Production", "Stock")
 
 
 class TrytonUnavailableForTests(RuntimeError):
@@ -57,8 +60,10 @@ class TrytonServer:
 
     workdir: Path
     database: str = "floorledger"
-    user: str = "admin"
+    user: str = "floorledger"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    admin_user: str = "admin"
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -106,7 +111,7 @@ class TrytonServer:
         """Install a fresh database with the production modules (no server yet)."""
         server = cls(workdir=workdir, database=database)
         server._write_config()
-        (workdir / "admin.pass").write_text(server.password)
+        (workdir / "admin.pass").write_text(server.admin_password)
         (workdir / "db" / f"{database}.sqlite").touch()
         admin = _bin_dir() / "trytond-admin"
         if not admin.exists():
@@ -192,8 +197,37 @@ class TrytonServer:
         self.start()
 
     def client(self, **kw: Any) -> TrytonClient:
-        """A JSON-RPC client logged in as the admin user."""
+        """A JSON-RPC client logged in as the least-privilege integration user."""
         return TrytonClient(self.url, self.database, self.user, self.password, **kw)
+
+    def admin_client(self, **kw: Any) -> TrytonClient:
+        """A JSON-RPC client logged in as admin: for seeding and planner actions only."""
+        return TrytonClient(self.url, self.database, self.admin_user, self.admin_password, **kw)
+
+    def create_integration_user(self, groups: Sequence[str] = INTEGRATION_GROUPS) -> int:
+        """The user floorledger logs in as: only ``groups``, working for the company."""
+        with self.admin_client() as admin:
+            seed = TrytonSeed(admin)
+            company, _ = seed.company()
+            group_ids = [
+                int(r["id"])
+                for r in admin.search_read("res.group", [("name", "in", list(groups))], ["id"])
+            ]
+            if len(group_ids) != len(groups):
+                raise TrytonUnavailableForTests(f"Tryton lacks one of the groups {groups}")
+            found = admin.search_read("res.user", [("login", "=", self.user)], ["id"])
+            values: dict[str, Any] = {
+                "groups": [["add", group_ids]],
+                "companies": [["add", [company]]],
+                "company": company,
+                "password": self.password,
+            }
+            if found:
+                user_id = int(found[0]["id"])
+                admin.write("res.user", [user_id], values)
+                return user_id
+            values.update(name="floorledger integration", login=self.user)
+            return admin.create("res.user", [values])[0]
 
 
 def tryton_server_session(
@@ -213,6 +247,7 @@ def tryton_server_session(
         try:
             server = TrytonServer.create(workdir)
             server.start()
+            server.create_integration_user()
         except (TrytonUnavailableForTests, OSError, subprocess.SubprocessError) as exc:
             message = f"Tryton server could not be started: {exc}"
             if IN_CI:
@@ -243,6 +278,9 @@ class Plant:
     products: dict[str, int]
     boms: dict[str, int]
     routings: dict[str, int]
+    employees: dict[str, int] = field(default_factory=dict)
+    waste: int | None = None
+    components: dict[str, int] = field(default_factory=dict)
 
 
 class TrytonSeed:
@@ -391,6 +429,8 @@ class TrytonSeed:
             "P-200": self.product("P-200", "Housing", unit),
         }
         boms = {code: self.bom(f"BOM {code}", pid, unit) for code, pid in products.items()}
+        employees = {name: self.employee(name, company) for name in ("Olga Meyer", "Sven Berg")}
+        waste = self.waste_location(warehouse)
         routings = {
             "3-step": self.routing(
                 "Cut-Mill-Assemble", list(operations.values()), list(boms.values())
@@ -411,7 +451,57 @@ class TrytonSeed:
             products=products,
             boms=boms,
             routings=routings,
+            employees=employees,
+            waste=waste,
         )
+
+    def employee(self, name: str, company: int) -> int:
+        """An employee of the company (an operator the floor maps to Tryton)."""
+        party = self.c.create("party.party", [{"name": name}])[0]
+        return self.c.create("company.employee", [{"party": party, "company": company}])[0]
+
+    def waste_location(self, warehouse: int) -> int:
+        """Make the warehouse's lost-and-found location its waste location (for scrap)."""
+        row = self.c.read("stock.location", [warehouse], ["lost_found_location"])[0]
+        lost = int(row["lost_found_location"])
+        self.c.write("stock.location", [warehouse], {"waste_locations": [["add", [lost]]]})
+        return lost
+
+    def component(self, code: str, name: str, unit: int) -> int:
+        """A purchasable component (an input material) with no stock."""
+        template = self.c.create(
+            "product.template",
+            [
+                {
+                    "name": name,
+                    "type": "goods",
+                    "default_uom": unit,
+                    "list_price": Decimal("1"),
+                    "code": code,
+                    "products": [["create", [{}]]],
+                }
+            ],
+        )[0]
+        rows = self.c.search_read("product.product", [("template", "=", template)], ["id"])
+        return int(rows[0]["id"])
+
+    def stock(self, plant: Plant, product: int, quantity: float) -> None:
+        """Receive ``quantity`` of a product into storage (a done move from lost-and-found)."""
+        lost = self.c.read("stock.location", [plant.warehouse], ["lost_found_location"])[0]
+        move = self.c.create(
+            "stock.move",
+            [
+                {
+                    "product": product,
+                    "unit": plant.unit,
+                    "quantity": float(quantity),
+                    "from_location": int(lost["lost_found_location"]),
+                    "to_location": plant.storage,
+                    "company": plant.company,
+                }
+            ],
+        )[0]
+        self.c.button("stock.move", "do", [move])
 
     # productions -------------------------------------------------------------------------
 
@@ -425,8 +515,9 @@ class TrytonSeed:
         work_centre: str = "LINE-1",
         planned_date: dt.date | None = None,
         reference: str | None = None,
+        inputs: Sequence[tuple[int, float]] = (),
     ) -> int:
-        """A draft production of the part with its routing, BOM and output move."""
+        """A draft production of the part with its routing, BOM, output and input moves."""
         product = plant.products[part_no]
         planned = planned_date or (dt.date.today() + dt.timedelta(days=7))
         values: dict[str, Any] = {
@@ -443,6 +534,24 @@ class TrytonSeed:
             "location": plant.production_location,
             "outputs": [["create", [self._output(plant, product, quantity, planned)]]],
         }
+        if inputs:
+            values["inputs"] = [
+                [
+                    "create",
+                    [
+                        {
+                            "product": p,
+                            "unit": plant.unit,
+                            "quantity": float(q),
+                            "from_location": plant.storage,
+                            "to_location": plant.production_location,
+                            "company": plant.company,
+                            "planned_date": planned,
+                        }
+                        for p, q in inputs
+                    ],
+                ]
+            ]
         if reference:
             values["reference"] = reference
         return self.c.create("production", [values])[0]
