@@ -108,7 +108,10 @@ class DestinationLock:
         if self._db is not None or self._fd is not None:
             return True
         if self.store.is_postgres:
-            key = zlib.crc32(f"floorledger-writeback:{self.destination}".encode()) - 2**31
+            # Advisory locks are database-wide: the schema keeps two ledgers sharing one
+            # PostgreSQL database (one schema each) from locking each other's pumps out.
+            name = f"floorledger-writeback:{self.store.schema}:{self.destination}"
+            key = zlib.crc32(name.encode()) - 2**31
             db = self.store.connect(autocommit=True)
             row = db.query("SELECT pg_try_advisory_lock(?)", (key,))
             if row and row[0][0]:

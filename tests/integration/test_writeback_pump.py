@@ -331,3 +331,30 @@ def test_a_repeated_keyed_retry_returns_the_first_answer_and_records_one_decisio
         pump.close()
         svc.close()
         ledger.close()
+
+
+def test_pumps_of_two_ledgers_in_one_postgres_database_do_not_lock_each_other_out(
+    backend: Backend,
+) -> None:
+    """Each ledger (its own schema) runs its own pump for a destination of the same name."""
+    if backend.name != "postgres":
+        pytest.skip("advisory locks are PostgreSQL only")
+    from adapters.writeback.pump import DestinationLock
+    from projections.db import Database
+    from tests.conftest import PG_DSN, _pg_schema
+
+    other_schema = _pg_schema()
+    schema = next(other_schema)
+    mine, theirs = Database(backend.url), Database(f"{PG_DSN}?schema={schema}")
+    a, b = DestinationLock(mine, "erp-rest"), DestinationLock(theirs, "erp-rest")
+    again = DestinationLock(mine, "erp-rest")
+    try:
+        assert a.acquire()
+        assert b.acquire()  # another ledger's pump of the same destination name
+        assert not again.acquire()  # a second pump of this ledger still waits its turn
+    finally:
+        for lock in (a, b, again):
+            lock.release()
+        mine.dispose()
+        theirs.dispose()
+        next(other_schema, None)
