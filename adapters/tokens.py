@@ -181,8 +181,15 @@ class TokenStore:
         if expires_in is not None and expires_in <= timedelta(0):
             raise TokenError(f"expires-in {expires_in} must be positive")
         secret = "flt_" + secrets.token_urlsafe(32)
-        now = datetime.now(UTC).replace(microsecond=0)
-        expires = (now + expires_in).isoformat() if expires_in is not None else None
+        exact = datetime.now(UTC)
+        now = exact.replace(microsecond=0)
+        expires = None
+        if expires_in is not None:  # whole seconds, never shorter than asked
+            end = exact + expires_in
+            end = end.replace(microsecond=0) + (
+                timedelta(seconds=1) if end.microsecond else timedelta()
+            )
+            expires = end.isoformat()
         token = ApiToken(name, role, work_centre, now.isoformat(), None, expires)
 
         def insert(conn: sa.Connection) -> None:

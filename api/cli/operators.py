@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from adapters.terminals import TerminalError, TerminalStore
-from api.cli.config import load_settings
 from api.cli.console import console, err
+from api.cli.store import open_own_store
 
 operator_app = typer.Typer(
     help="Operators who sign on at the work-centre terminals (badge or PIN, stored hashed).",
@@ -20,23 +19,9 @@ operator_app = typer.Typer(
 )
 
 
-@contextmanager
-def open_operators() -> Iterator[TerminalStore]:
+def open_operators() -> AbstractContextManager[TerminalStore]:
     """The terminal store of the configured database; refusals become a message and exit 1."""
-    settings = load_settings()
-    store = TerminalStore(settings)
-    try:
-        store.setup()
-    except Exception as exc:
-        err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
-        raise typer.Exit(3) from None
-    try:
-        yield store
-    except TerminalError as exc:
-        err.print(f"[red]refused:[/red] {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        store.close()
+    return open_own_store(lambda settings: TerminalStore(settings), TerminalError)
 
 
 @operator_app.command("add")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol, TypeVar
 
 import typer
 
-from adapters.settings import build_ledger
+from adapters.settings import Settings, build_ledger
 from api.cli.config import load_settings
 from api.cli.console import err
 from domain import DomainError, Ledger
@@ -58,3 +59,31 @@ def open_views(catch_up: bool = True) -> Iterator[tuple[Ledger, ViewRunner, View
         finally:
             reader.close()
             runner.close()
+
+
+class _OwnStore(Protocol):
+    def setup(self) -> None: ...
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_OwnStore)
+
+
+@contextmanager
+def open_own_store(make: Callable[[Settings], S], refused: type[Exception]) -> Iterator[S]:
+    """A store of floorledger's own tables (tokens, operators…) on the configured database:
+    an unreachable store exits 3, a refusal (``refused``) prints it and exits 1."""
+    settings = load_settings()
+    store = make(settings)
+    try:
+        store.setup()
+    except Exception as exc:
+        err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
+        raise typer.Exit(3) from None
+    try:
+        yield store
+    except refused as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
@@ -12,31 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from adapters.tokens import TokenError, TokenStore, parse_duration
-from api.cli.config import load_settings
 from api.cli.console import console, err
 from api.cli.lookup import known_work_centres
-from api.cli.store import open_views
+from api.cli.store import open_own_store, open_views
 
 token_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
 
 
-@contextmanager
-def open_tokens() -> Iterator[TokenStore]:
+def open_tokens() -> AbstractContextManager[TokenStore]:
     """The token store of the configured database; refusals become a message and exit 1."""
-    settings = load_settings()
-    store = TokenStore(settings, cache_seconds=0)
-    try:
-        store.setup()
-    except Exception as exc:
-        err.print(f"[red]cannot open the store[/red] {settings.redacted_url()}: {exc}")
-        raise typer.Exit(3) from None
-    try:
-        yield store
-    except TokenError as exc:
-        err.print(f"[red]refused:[/red] {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        store.close()
+    return open_own_store(lambda settings: TokenStore(settings, cache_seconds=0), TokenError)
 
 
 @token_app.command("create")

@@ -21,7 +21,7 @@ def test_a_token_created_to_expire_is_refused_once_its_lifetime_is_over(backend:
     app = create_app(api_settings(backend.url, token_cache_seconds=5))
     with TestClient(app) as client:
         tokens = app.state.runtime.tokens
-        token, secret = tokens.create("temp", "operator", expires_in=timedelta(seconds=2))
+        token, secret = tokens.create("temp", "operator", expires_in=timedelta(seconds=3))
         _, lasting = tokens.create("perm", "operator")
         auth = {"Authorization": f"Bearer {secret}"}
         assert client.get("/warnings", headers=auth).status_code == 200  # now cached too
