@@ -243,9 +243,9 @@ class WritebackService:
             message_key=parked.msg_key[:200],
             reason=one_line(parked.reason, 600),
         )
+        # The WritebackDecided event is the decision: the pump carries it out when its scan
+        # of the log reaches it (no second write here that a crash could lose).
         outcome: CommandOutcome = self.ledger.execute(command, actor, key)
-        if not outcome.replayed:
-            self.state.decide(name, parked.order_key, decision, actor.id)
         return outcome
 
     def retry(
