@@ -19,6 +19,24 @@ NAMESPACE = uuid.UUID("5b1c2f0e-6d1a-4f7e-9a53-2f1e7c0d9b41")
 
 ROLES = ("operator", "supervisor", "auditor", "integration", "admin", "system")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Characters no text field takes, beyond C0 controls: C1 controls, lone surrogates, the
+# non-characters (U+FDD0-FDEF and U+xFFFE/U+xFFFF of every plane; XML 1.0 refuses U+FFFE/FFFF),
+# bidirectional embeddings, overrides and isolates (text that displays other than it reads),
+# the byte-order mark and invisible separators. Identifiers and codes also refuse the
+# zero-width (non-)joiners and marks; free text (FREE_TEXT_LEN characters or more allowed:
+# notes, messages, descriptions, reasons) keeps those, which emoji and some scripts need.
+FREE_TEXT_LEN = 400
+_NONCHARACTERS = "".join(
+    f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17)
+)
+_NOT_FREE_TEXT = re.compile(
+    "[\x80-\x9f\ud800-\udfff\ufdd0-\ufdef\u202a-\u202e\u2066-\u2069"
+    "\u2028\u2029\u2060-\u2064\ufeff\ufff9-\ufffb" + _NONCHARACTERS + "]"
+)
+_NOT_IDENTIFIER = re.compile(
+    "[\x80-\x9f\ud800-\udfff\ufdd0-\ufdef\u202a-\u202e\u2066-\u2069"
+    "\u2028\u2029\u2060-\u2064\ufeff\ufff9-\ufffb\u200b-\u200f\u00ad\u034f" + _NONCHARACTERS + "]"
+)
 _SOURCE = re.compile(r"^(api|cli|system|erp:[A-Za-z0-9_.\-]+)$")
 
 
@@ -71,6 +89,16 @@ def text(field_name: str, value: Any, *, required: bool = True, max_len: int = 2
         raise InvalidValueError(field_name, s[:40] + "…", f"is longer than {max_len}")
     if _CONTROL.search(s):
         raise InvalidValueError(field_name, s, "contains control characters")
+    bad = (_NOT_FREE_TEXT if max_len >= FREE_TEXT_LEN else _NOT_IDENTIFIER).search(s)
+    if bad is not None:
+        ch = bad.group()
+        raise InvalidValueError(
+            field_name,
+            ascii(s[:80])[1:-1],
+            f"contains U+{ord(ch):04X} at position {bad.start() + 1}, a character XML 1.0, "
+            "spreadsheets or an ERP cannot carry safely (C1 control, surrogate, "
+            "non-character, bidirectional or invisible formatting character)",
+        )
     return s
 
 

@@ -92,6 +92,7 @@ class ViewRunner:
         self._lock = threading.RLock()
         self._progress = threading.Condition()
         self._positions: dict[str, int] = {}
+        self._epochs: dict[str, int] = {}
         self._paused: set[str] = set()
         self._wake = threading.Event()
         self._running = 0
@@ -153,8 +154,14 @@ class ViewRunner:
                     with db.transaction():
                         db.execute(
                             f"CREATE TABLE IF NOT EXISTS {T_TRACKING} (view TEXT PRIMARY KEY, "
-                            "position BIGINT NOT NULL, updated_at TEXT)"
+                            "position BIGINT NOT NULL, updated_at TEXT, "
+                            "epoch BIGINT NOT NULL DEFAULT 0)"
                         ).close()
+                        if not self._has_epoch(db):  # a tracking table of an older version
+                            db.execute(
+                                f"ALTER TABLE {T_TRACKING} "
+                                "ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0"
+                            ).close()
                         for view in self.views.values():
                             view.create_tables(db)
                             db.execute(
@@ -171,6 +178,37 @@ class ViewRunner:
                     if attempt == 4:
                         raise
                     time.sleep(0.2 * (attempt + 1))
+
+    def _has_epoch(self, db: Db) -> bool:
+        if self.store.is_postgres:
+            rows = db.query(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = ? AND column_name = 'epoch'",
+                (T_TRACKING,),
+            )
+        else:
+            rows = [r for r in db.query(f"PRAGMA table_info({T_TRACKING})") if r[1] == "epoch"]
+        return bool(rows)
+
+    def _check_epochs(self, db: Db, names: Sequence[str]) -> None:
+        """Forget what this runner holds in memory of a view rebuilt by someone else.
+
+        A rebuild (in any process) resets the view's position and bumps its epoch in one
+        transaction; a runner that sees a new epoch drops its cached position and the view's
+        memory cache, and carries on from the recorded position: it finishes a rebuild that
+        was interrupted, and follows one that is running.
+        """
+        rows = db.query_in(f"SELECT view, epoch FROM {T_TRACKING} WHERE view IN {{in}}", names)
+        db.end_read()
+        for name, epoch in rows:
+            known = self._epochs.get(name)
+            if known is not None and known != int(epoch):
+                log.info(
+                    "view %s was rebuilt elsewhere; following from its recorded position", name
+                )
+                self._positions.pop(name, None)
+                self.views[name].reset()
+            self._epochs[name] = int(epoch)
 
     def _ensure_ready(self) -> None:
         if not self._ready:
@@ -223,6 +261,7 @@ class ViewRunner:
         with self._lock:
             db = self._conn()
             try:
+                self._check_epochs(db, names)
                 positions = self._load_positions(db, names)
                 start = min(positions.values()) + 1
                 notifications = self.ledger.recorder.select_notifications(start, self.batch_size)
@@ -456,7 +495,12 @@ class ViewRunner:
                 self._progress.wait(min(remaining, 0.05))
 
     def rebuild(self, name: str, *, progress: Progress | None = None) -> RebuildResult:
-        """Drop a view's tables, create them again, reset its position to 0 and replay."""
+        """Drop a view's tables, create them again, reset its position to 0 and replay.
+
+        Runners in other processes notice the new epoch on their next poll and follow; if
+        this rebuild is interrupted, any runner (a running API, the next start) finishes it
+        from the recorded position.
+        """
         self._check(name)
         view = self.views[name]
         self._ensure_ready()
@@ -468,14 +512,19 @@ class ViewRunner:
                     view.drop_tables(db)
                     view.create_tables(db)
                     db.execute(
-                        f"UPDATE {T_TRACKING} SET position = 0, updated_at = ? WHERE view = ?",
+                        f"UPDATE {T_TRACKING} SET position = 0, epoch = epoch + 1, "
+                        "updated_at = ? WHERE view = ?",
                         (_now(), name),
                     ).close()
+                    rows = db.query_in(
+                        f"SELECT epoch FROM {T_TRACKING} WHERE view IN {{in}}", [name]
+                    )
             except BaseException:
                 self._drop_conn()
                 raise
             view.reset()
             self._positions[name] = 0
+            self._epochs[name] = int(rows[0][0])
         events = self.catch_up([name], progress=progress)
         seconds = time.perf_counter() - started
         return RebuildResult(name, events, seconds, self._positions.get(name, 0))

@@ -210,17 +210,28 @@ class Inbox:
             summary.errors.append(f"the import stopped: {_describe(exc)}")
         self._drop_marker(claimed)
         if not summary.errors:
-            self.config.archive.mkdir(parents=True, exist_ok=True)
-            moved = Path(shutil.move(claimed, _free_name(self.config.archive, claimed.name)))
+            moved = self._move(claimed, self.config.archive, summary)
             return FileOutcome(claimed.name, "archived", moved, None, summary)
-        self.config.error.mkdir(parents=True, exist_ok=True)
-        moved = Path(shutil.move(claimed, _free_name(self.config.error, claimed.name)))
+        moved = self._move(claimed, self.config.error, summary)
         report = moved.with_name(moved.name + REPORT_SUFFIX)
         report.write_text(
             json.dumps(self._report(moved.name, summary), indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8",
         )
         return FileOutcome(claimed.name, "error", moved, report, summary)
+
+    def _move(self, claimed: Path, folder: Path, summary: SyncSummary) -> Path:
+        """Move a processed file to ``folder``; a file someone removed meanwhile is a warning
+        (what was imported stays imported and the summary is kept)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _free_name(folder, claimed.name)
+        try:
+            return Path(shutil.move(claimed, target))
+        except FileNotFoundError:
+            summary.warnings.append(
+                f"{claimed.name}: the file disappeared before it could be moved to {folder}"
+            )
+            return target
 
     def _report(self, name: str, summary: SyncSummary) -> dict[str, object]:
         row_messages = {str(e) for e in summary.row_errors}

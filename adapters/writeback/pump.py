@@ -86,6 +86,27 @@ def make_transport(destination: AnyDestination) -> Transport:
     raise ValueError(f"unknown transport {t!r}")
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A supervisor's retry or skip for this destination, as read from the ledger's log."""
+
+    position: int
+    order_key: str
+    decision: str
+    message_key: str
+    actor_id: str
+
+
+# What a transport raises when it cannot encode a message (a character XML 1.0 or a
+# spreadsheet cannot carry, stored before text fields refused it): that message is refused.
+try:  # pragma: no cover - openpyxl is a dependency, the guard keeps the pump importable
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    _UNENCODABLE: tuple[type[BaseException], ...] = (ValueError, TypeError, IllegalCharacterError)
+except ImportError:  # pragma: no cover
+    _UNENCODABLE = (ValueError, TypeError)
+
+
 @dataclass
 class Delivery:
     """What one delivery pass did: acknowledged, parked (order → message, reason), held."""
@@ -212,9 +233,11 @@ class DestinationPump:
         )
         return None
 
-    def messages(self, notifications: Sequence[Any]) -> list[Message]:
-        """The destination's messages for a slice of the notification log, in log order."""
-        out: list[Message] = []
+    def messages(self, notifications: Sequence[Any]) -> list[Message | Decided]:
+        """The destination's messages for a slice of the notification log, in log order, and
+        the supervisors' decisions about this destination's parked orders where they were
+        recorded (the pump carries a decision out when its scan reaches it)."""
+        out: list[Message | Decided] = []
         mapper = self.ledger.mapper
         integ = self.integration.name
         for n in notifications:
@@ -224,6 +247,8 @@ class DestinationPump:
             if e.integration != integ:
                 continue
             key = str(n.originator_id)
+            if isinstance(e, WorkOrder.WritebackDecided) and e.destination == self.name:
+                out.append(Decided(int(n.id), key, e.decision, e.message_key, str(e.actor_id)))
             snap = self._snapshot(key, n.originator_id, n.originator_version)
             snap.fold(e)
             if isinstance(e, WorkOrder.ReportTriggered):
@@ -262,14 +287,14 @@ class DestinationPump:
             self._send_chunk(chunk, blocked, result)
         return result
 
-    def built(self, notifications: Sequence[Any]) -> Generator[Message, None, None]:
+    def built(self, notifications: Sequence[Any]) -> Generator[Message | Decided, None, None]:
         """The scan's messages, built by a helper thread while earlier chunks are on the wire
         (sending waits on the network or the database; building needs the interpreter)."""
         step = max(1, self.transport.batch_size)
-        ready: queue.Queue[list[Message] | BaseException | None] = queue.Queue(maxsize=8)
+        ready: queue.Queue[list[Message | Decided] | BaseException | None] = queue.Queue(maxsize=8)
         cancelled = threading.Event()
 
-        def put(item: list[Message] | BaseException | None) -> bool:
+        def put(item: list[Message | Decided] | BaseException | None) -> bool:
             while not cancelled.is_set():
                 try:
                     ready.put(item, timeout=0.1)
@@ -302,7 +327,17 @@ class DestinationPump:
             worker.join()
 
     def _send(self, chunk: Sequence[Message]) -> list[str | None]:
-        return retrying(self.config.retry, lambda: self.transport.send(chunk))
+        try:
+            return retrying(self.config.retry, lambda: self.transport.send(chunk))
+        except (TransientError, Refused):
+            raise
+        except _UNENCODABLE as exc:
+            # Not the destination's answer: the message(s) cannot be put in its format. A
+            # refusal parks the order (found one by one) and everything else goes on.
+            raise Refused(
+                f"cannot be encoded for {self.name} ({self.config.transport}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     def _send_chunk(self, chunk: list[Message], blocked: set[str], result: Delivery) -> None:
         try:
@@ -337,7 +372,14 @@ class DestinationPump:
             self._registered = True
 
     def step(self) -> int:
-        """Deliver one scan of the log after the position; returns notifications read."""
+        """Deliver one scan of the log after the position; returns notifications read.
+
+        Progress is recorded after every delivered chunk (the transport's batch size): the
+        position moves to the chunk's last message, in one transaction with the orders the
+        chunk parked and the messages it held. A failure or a crash mid-scan re-sends at most
+        the chunk that was in flight. A supervisor's decision is carried out where the scan
+        meets it in the log, its position recorded with it: nothing can lose a decision.
+        """
         self._register()
         self.apply_decisions()
         at = self.state.position(self.name)
@@ -345,12 +387,48 @@ class DestinationPump:
         if not notifications:
             return 0
         last = int(notifications[-1].id)
-        parked = self.state.parked_keys(self.name)
-        messages = self.built(notifications)
+        blocked = self.state.parked_keys(self.name)
+        size = max(1, self.transport.batch_size)
+        items = self.built(notifications)
+        pending = Delivery()
+        chunk: list[Message] = []
+        parked_any = False
         try:
-            done = self.deliver(messages, parked)
+            for item in items:
+                if isinstance(item, Decided):
+                    if chunk:
+                        self._send_chunk(chunk, blocked, pending)
+                        chunk = []
+                    at = self._commit(at, item.position, pending, item)
+                    parked_any = parked_any or bool(pending.parked)
+                    pending = Delivery()
+                    if item.order_key in blocked:
+                        self.apply_decisions()
+                        blocked = self.state.parked_keys(self.name)
+                    continue
+                if item.order_key in blocked:
+                    pending.held.append(item)
+                    continue
+                chunk.append(item)
+                if len(chunk) >= size:
+                    self._send_chunk(chunk, blocked, pending)
+                    chunk = []
+                    at = self._commit(at, item.position, pending)
+                    parked_any = parked_any or bool(pending.parked)
+                    pending = Delivery()
+            if chunk:
+                self._send_chunk(chunk, blocked, pending)
+            at = self._commit(at, last, pending)
+            parked_any = parked_any or bool(pending.parked)
         finally:
-            messages.close()  # stops the builder if delivery failed half-way
+            items.close()  # stops the builder if delivery failed half-way
+            if parked_any:
+                self.warn_parked()
+        self.failures = 0
+        return len(notifications)
+
+    def _commit(self, at: int, to: int, done: Delivery, decided: Decided | None = None) -> int:
+        """Record one chunk's outcome and move the position from ``at`` to ``to``."""
         with self.state.transaction() as db:
             if done.held:
                 self.state.hold(
@@ -360,11 +438,17 @@ class DestinationPump:
                 )
             for m, reason in done.parked.values():
                 self.state.park(db, self.name, m, m.dumps(), reason)
-            self.state.advance(db, self.name, at, last, len(done.acked))
-        self.failures = 0
-        if done.parked:
-            self.warn_parked()
-        return len(notifications)
+            if decided is not None:
+                self.state.decide_in(
+                    db,
+                    self.name,
+                    decided.order_key,
+                    decided.decision,
+                    decided.actor_id,
+                    decided.message_key,
+                )
+            self.state.advance(db, self.name, at, to, len(done.acked))
+        return to
 
     # ------------------------------------------------------------------ parked orders
 
@@ -521,10 +605,15 @@ class Pump:
                 continue
             try:
                 out[name] = pump.drain()
-            except (TransientError, *connection_errors()) as exc:  # type: ignore[misc]
+            except Exception as exc:
+                # Whatever stops one destination (the ERP away, the database, a bug) is
+                # recorded as its last error and retried with backoff; the others go on.
                 delay = pump.failed(exc)
                 self.state.reset()
-                log.warning("%s: %s; next try in %.1fs", name, redact_text(str(exc)), delay)
+                expected = isinstance(exc, (TransientError, *connection_errors()))
+                (log.warning if expected else log.exception)(
+                    "%s: %s; next try in %.1fs", name, redact_text(str(exc)), delay
+                )
                 out[name] = f"error: {redact_text(str(exc))}"
                 if raise_errors:
                     raise

@@ -37,6 +37,10 @@ class WritebackError(Exception):
     """A writeback operation that cannot be done as asked (unknown destination, not parked)."""
 
 
+class PositionError(WritebackError):
+    """A replay position outside the ledger (before 1 or beyond the head)."""
+
+
 @dataclass(frozen=True)
 class ParkedOrder:
     """An order whose writeback waits for a supervisor."""
@@ -205,7 +209,15 @@ class WritebackService:
         """Re-send everything from ``from_position`` on (receivers dedupe by key)."""
         integ, _ = self._dest(name)
         if from_position < 1:
-            raise WritebackError(f"--from {from_position}: positions start at 1")
+            raise PositionError(f"--from {from_position}: positions start at 1")
+        head = int(self.ledger.recorder.max_notification_id() or 0)
+        if from_position > head:
+            # Moving the position past the head would silently skip the events recorded
+            # between the head and that position: refused.
+            raise PositionError(
+                f"--from {from_position} is beyond the ledger's head (position {head}): "
+                f"replay accepts 1 to {head}"
+            )
         self.state.ensure(name, integ.name)
         self.state.set_position(name, from_position - 1)
         return from_position - 1
@@ -231,9 +243,9 @@ class WritebackService:
             message_key=parked.msg_key[:200],
             reason=one_line(parked.reason, 600),
         )
+        # The WritebackDecided event is the decision: the pump carries it out when its scan
+        # of the log reaches it (no second write here that a crash could lose).
         outcome: CommandOutcome = self.ledger.execute(command, actor, key)
-        if not outcome.replayed:
-            self.state.decide(name, parked.order_key, decision, actor.id)
         return outcome
 
     def retry(
@@ -272,4 +284,10 @@ class WritebackService:
         return outcome
 
 
-__all__ = ["DestinationStatus", "ParkedOrder", "WritebackError", "WritebackService"]
+__all__ = [
+    "DestinationStatus",
+    "ParkedOrder",
+    "PositionError",
+    "WritebackError",
+    "WritebackService",
+]

@@ -336,6 +336,28 @@ class PumpState:
         )
         return bool(changed)
 
+    def decide_in(
+        self,
+        db: Db,
+        destination: str,
+        order_key: str,
+        decision: str,
+        actor: str,
+        message_key: str = "",
+    ) -> bool:
+        """Record a supervisor's decision (read from the ledger) on the order's parked row at
+        this destination, inside the caller's transaction; False when the order is not parked
+        there (any more) or is parked on another message."""
+        where = [PARKED.c.destination == destination, PARKED.c.order_key == order_key]
+        if message_key:
+            where.append(sa.func.substr(PARKED.c.msg_key, 1, 200) == message_key)
+        changed = db.conn.execute(
+            PARKED.update()
+            .where(*where)
+            .values(decision=decision, decided_by=actor, decided_at=now())
+        ).rowcount
+        return bool(changed)
+
     def mark_warned(self, destination: str, order_key: str, msg_key: str) -> None:
         self._write(
             PARKED.update()

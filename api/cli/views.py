@@ -43,9 +43,15 @@ def views_status() -> None:
 @views_app.command("rebuild")
 def views_rebuild(
     name: Annotated[str | None, typer.Argument(help="One view (default: all).")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Events per transaction (default 1000)."),
+    ] = None,
 ) -> None:
     """Drop a view (or all) and replay the whole ledger into it, with a progress bar."""
     with open_views(catch_up=False) as (_ledger, runner, _reader):
+        if batch_size is not None:
+            runner.batch_size = batch_size
         names = list(runner.views)
         if name is not None:
             _known_view(runner, name)

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adapters.writeback.service import WritebackError, WritebackService
+from adapters.writeback.service import PositionError, WritebackError, WritebackService
 from api.cli.config import load_integrations
 from api.cli.console import console, err
 from api.cli.golive import dry_run_writeback
@@ -164,7 +164,11 @@ def replay(
 ) -> None:
     """Re-send everything from a ledger position on (receivers dedupe by idempotency key)."""
     with _service() as svc:
-        svc.replay(destination, from_position)
+        try:
+            svc.replay(destination, from_position)
+        except PositionError as exc:
+            err.print(f"[red]refused:[/red] {exc}")
+            raise typer.Exit(2) from None
     console.print(f"{destination}: will re-send from position {from_position}")
 
 

@@ -38,3 +38,16 @@ def test_a_quantity_at_the_edge_of_the_range_is_kept_in_fixed_point(api: Api) ->
     reported = [e for e in history["entries"] if e["event"] == "QuantityReported"]
     assert [e["details"]["good"] for e in reported] == ["0.000001"]
     assert not re.search(r"\d[eE][+-]?\d", str(reported))
+
+
+def test_a_reason_code_with_a_character_xml_cannot_carry_is_refused_with_422_naming_it(
+    api: Api,
+) -> None:
+    api.release()
+    r = api.post("olga", f"{OP10}/start", {})
+    assert r.status_code == 200, r.text
+    r = api.post("olga", f"{OP10}/pause", {"reason_code": "MAT\uffffWAIT"})
+    assert r.status_code == 422 and r.json()["field"] == "reason_code"
+    assert "U+FFFF" in r.json()["detail"]
+    history = api.get("audrey", "/orders/WO-1/history").json()
+    assert [e["event"] for e in history["entries"]] == ["Released", "OperationStarted"]

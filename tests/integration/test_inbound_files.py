@@ -214,3 +214,26 @@ def test_an_inbox_needs_a_files_integration() -> None:
     )
     with pytest.raises(ValueError, match="does not read files"):
         Inbox(rest)
+
+
+def test_a_completed_import_whose_file_disappears_before_archiving_keeps_its_summary(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapters.inbound.files as files
+
+    real = files.apply_mapping
+
+    def import_then_lose_the_file(*args: Any, **kwargs: Any) -> Any:
+        summary = real(*args, **kwargs)
+        for f in (tmp_path / "in" / ".processing").iterdir():
+            f.unlink()  # an operator or a cleanup job removes it meanwhile
+        return summary
+
+    monkeypatch.setattr(files, "apply_mapping", import_then_lose_the_file)
+    inbox = make_inbox(tmp_path)
+    drop(inbox, "plan.csv")
+    (outcome,) = inbox.poll(ledger)
+    assert outcome.status == "archived"
+    assert outcome.summary.released == ["WO-1001", "WO-1002"]
+    assert any("disappeared" in w and "plan.csv" in w for w in outcome.summary.warnings)
+    assert ledger.get_order("WO-1001", "plant1").routing_ids() == ["0010", "0020"]

@@ -136,3 +136,39 @@ def test_the_view_catches_up_after_its_listening_connection_is_terminated(
             reader.close()
     finally:
         runner.close()
+
+
+class _Interrupted(Exception):
+    """Stands for a rebuild process killed after its first batch."""
+
+
+def test_a_running_runner_finishes_a_rebuild_interrupted_elsewhere_without_new_writes(
+    backend: Backend, ledger: Ledger
+) -> None:
+    expected = _record(ledger, 0, 20)
+    head = ledger.position()
+    follower = ViewRunner(ledger, [StatusView()], poll_interval=0.05, watchdog_interval=0.2)
+    follower.start()
+    try:
+        assert follower.wait_until(head, timeout=30)
+
+        def killed(done: int, total: int) -> None:
+            raise _Interrupted
+
+        rebuilder = ViewRunner(ledger, [StatusView()], batch_size=7)
+        with pytest.raises(_Interrupted):
+            rebuilder.rebuild("status", progress=killed)
+        assert rebuilder.positions()["status"] < head  # half-rebuilt, and no write comes after
+        rebuilder.close()
+
+        # The follower notices the rebuild on its next poll and completes the view.
+        assert follower.wait_until(head, timeout=30)
+        reader = ViewReader(follower.store)
+        try:
+            orders = reader.orders(limit=1000)
+            assert len(orders) == 20
+            assert sum((o.good for o in orders), Decimal(0)) == expected
+        finally:
+            reader.close()
+    finally:
+        follower.close()

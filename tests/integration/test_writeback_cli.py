@@ -70,3 +70,37 @@ def test_cli_status_run_retry_skip_replay_and_trigger(
         assert r.exit_code == 1
     finally:
         receiver.stop()
+
+
+def test_cli_replay_refuses_a_position_beyond_the_head_and_later_events_are_still_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver().start()
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    dest = {"name": "erp-rest", "transport": "rest", "url": receiver.url,
+            "retry": {"attempts": 1}}  # fmt: skip
+    cfg_path = write_config(tmp_path / "plant.toml", config(tmp_path, [dest]))
+    monkeypatch.setenv("FLOORLEDGER_DATABASE_URL", url)
+    monkeypatch.setenv("FLOORLEDGER_CONFIG", str(cfg_path))
+    ledger = build_ledger(Settings(database_url=url))  # type: ignore[arg-type]
+    try:
+        work_order(ledger, "H-1")
+        head = int(ledger.recorder.max_notification_id())
+    finally:
+        ledger.close()
+    cli = CliRunner()
+    try:
+        beyond = head + 50
+        r = cli.invoke(app, ["writeback", "replay", "-d", "erp-rest", "--from", str(beyond)])
+        assert r.exit_code == 2, r.output
+        assert str(beyond) in r.output and f"head (position {head})" in r.output
+        r = cli.invoke(app, ["writeback", "run", "--once"])
+        assert r.exit_code == 0, r.output
+        r = cli.invoke(app, ["writeback", "status", "--json"])
+        (st,) = json.loads(r.output)
+        assert st["position"] == head and st["backlog"] == 0
+        assert len(receiver.applied) == 10 and receiver.duplicates == 0
+        r = cli.invoke(app, ["writeback", "replay", "-d", "erp-rest", "--from", str(head)])
+        assert r.exit_code == 0, r.output
+    finally:
+        receiver.stop()

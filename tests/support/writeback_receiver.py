@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import random
 import socket
 import threading
 import time
@@ -30,6 +32,13 @@ class Receiver:
         self.fail_status: int | None = None  # answer every request with this (e.g. 503)
         self.out_of_order: list[str] = []
         self.delay = 0.0  # seconds per message applied (a slow ERP)
+        # A flaky ERP: this fraction of requests meets a fault, picked at random (seeded) among
+        # a 503 before applying, a dropped connection before or after applying (the sender
+        # cannot know which), and a slow answer (``slow_seconds``).
+        self.flaky = 0.0
+        self.slow_seconds = 0.5
+        self.faults: dict[str, int] = defaultdict(int)
+        self._rng = random.Random(int(os.environ.get("WB_FLAKY_SEED", "11")))
         self.port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -79,10 +88,25 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _drop(self) -> None:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"null")
-                status, answer = receiver.handle(self.path, self.headers, body)
+                fault = receiver.fault()
+                if fault == "drop_before":
+                    return self._drop()
+                if fault == "error":
+                    status, answer = 503, {"error": "flaky: try again"}
+                else:
+                    status, answer = receiver.handle(self.path, self.headers, body)
+                if fault == "drop_after":
+                    return self._drop()
+                if fault == "slow":
+                    time.sleep(receiver.slow_seconds)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -116,6 +140,15 @@ class Receiver:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             self._open.clear()
+
+    def fault(self) -> str | None:
+        """The fault this request meets (None most of the time), counted."""
+        with self.lock:
+            if not self.flaky or self._rng.random() >= self.flaky:
+                return None
+            kind = self._rng.choice(("error", "drop_before", "drop_after", "slow"))
+            self.faults[kind] += 1
+            return kind
 
     # ------------------------------------------------------------------ applying
 
@@ -172,8 +205,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, required=True)
-    port = parser.parse_args().port
-    Receiver(port).start()
+    parser.add_argument("--flaky", type=float, default=0.0)
+    args = parser.parse_args()
+    r = Receiver(args.port)
+    r.flaky = args.flaky
+    r.start()
     threading.Event().wait()
 
 

@@ -1,0 +1,235 @@
+"""Writeback at its edges, with the pump as its own process (``writeback run``): a flaky ERP
+and SIGKILLs, a character a destination cannot encode, a replay past the head."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import domain.workorder as workorder
+from adapters.settings import Settings, build_ledger
+from adapters.writeback.service import WritebackService
+from domain import Ledger
+from domain.commands import PauseOperation, ReceiveErpOrder, StartOperation
+from tests.faults.conftest import Cli, counts, sigkill, stop, wait_until
+from tests.support.writeback import (
+    ERP,
+    OPERATOR,
+    an_order,
+    config,
+    expected_keys,
+    in_order_per_order,
+    work_order,
+    write_config,
+)
+from tests.support.writeback_receiver import Receiver
+
+ORDERS = 60
+KILLS = 6
+
+
+def ledger_at(url: str) -> Ledger:
+    return build_ledger(Settings(database_url=url))  # type: ignore[arg-type]
+
+
+def rest_destination(receiver: Receiver, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "erp-rest",
+        "transport": "rest",
+        "url": receiver.url,
+        "batch_url": receiver.batch_url,
+        "batch_size": 10,
+        "timeout_seconds": 0.3,
+        "retry": {"attempts": 2, "initial_seconds": 0.02, "max_seconds": 0.1},
+        **extra,
+    }
+
+
+def test_a_flaky_erp_and_repeated_sigkills_of_the_pump_lose_and_double_nothing(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    receiver = Receiver()
+    receiver.flaky = 0.2  # 503s, dropped connections before/after applying, slow answers
+    receiver.slow_seconds = 0.5  # beyond the pump's 0.3 s timeout: applied, answer lost
+    receiver.delay = 0.002
+    receiver.start()
+    try:
+        cfg = config(tmp_path, [rest_destination(receiver)], scan_size=2000, flush_seconds=1)
+        ledger = ledger_at(sqlite_url)
+        try:
+            for i in range(ORDERS):
+                work_order(ledger, f"F-{i:03d}", t=i)
+            recorded = expected_keys(ledger, "erp-rest")
+        finally:
+            ledger.close()
+        cli = Cli(sqlite_url, {"FLOORLEDGER_CONFIG": str(write_config(tmp_path / "p.toml", cfg))})
+        rng = random.Random(5)
+        at_kill: list[int] = []
+        for _ in range(KILLS):
+            before = len(receiver.applied)
+            pump = cli.spawn("writeback", "run", "--poll", "0.05")
+            try:
+                wait_until(
+                    lambda b=before: (
+                        len(receiver.applied) > b  # type: ignore[misc]
+                        or len(receiver.applied) == len(recorded)
+                    ),
+                    30,
+                    "the restarted pump delivers",
+                )
+                time.sleep(rng.uniform(0.0, 0.3))
+            finally:
+                sigkill(pump)
+            at_kill.append(len(receiver.applied))
+        pump = cli.spawn("writeback", "run", "--poll", "0.05")
+        try:
+            took = wait_until(
+                lambda: len(receiver.applied) == len(recorded), 90, "every message delivered"
+            )
+        finally:
+            stop(pump)
+        ledger = ledger_at(sqlite_url)
+        svc = WritebackService(ledger, cfg)
+        try:
+            st = svc.status("erp-rest")[0]
+        finally:
+            svc.close()
+            ledger.close()
+        lost = set(recorded) - set(receiver.applied)
+        unknown = set(receiver.applied) - set(recorded)
+        counts(
+            "flaky ERP + SIGKILLed pump",
+            acknowledged=ORDERS * 10,
+            recorded=len(recorded),
+            delivered=len(receiver.applied),
+            requests=receiver.requests,
+            deliveries=receiver.deliveries,
+            duplicates_deduped=receiver.duplicates,
+            lost=len(lost),
+            unknown=len(unknown),
+            out_of_order=len(receiver.out_of_order),
+            faults=dict(receiver.faults),
+            applied_at_each_kill=at_kill,
+            last_run_seconds=round(took, 1),
+            position=f"{st.position}/{st.head}",
+            backlog=st.backlog,
+        )
+        assert len(recorded) == ORDERS * 10
+        assert not lost and not unknown and not receiver.out_of_order
+        assert in_order_per_order(list(receiver.applied))
+        assert any(0 < a < len(recorded) for a in at_kill), f"no kill landed mid-drain: {at_kill}"
+        assert sum(receiver.faults.values()) > 0
+        assert st.position == st.head and st.backlog == 0 and st.parked == []
+        # Re-sent: what was in flight at each kill or failed request — a chunk each, not a scan.
+        resent_bound = 10 * (KILLS + sum(receiver.faults.values()) * 2)
+        assert receiver.duplicates <= resent_bound
+    finally:
+        receiver.stop()
+
+
+def test_a_poison_character_is_refused_by_the_api_and_a_stored_one_parks_one_order_at_one_place(
+    tmp_path: Path, sqlite_url: str, api_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver().start()
+    try:
+        b2mml = {"name": "erp-b2mml", "transport": "files", "outbox": str(tmp_path / "xml"),
+                 "format": "b2mml", "batch_size": 50}  # fmt: skip
+        csv = {"name": "erp-csv", "transport": "files", "outbox": str(tmp_path / "csv"),
+               "format": "csv", "batch_size": 50}  # fmt: skip
+        cfg = config(tmp_path, [b2mml, csv, rest_destination(receiver)])
+        ledger = ledger_at(sqlite_url)
+        try:
+            ledger.execute(ReceiveErpOrder(an_order("BAD-1"), integration="erp"), ERP)
+            ledger.execute(StartOperation("BAD-1", "10", integration="erp"), OPERATOR)
+        finally:
+            ledger.close()
+
+        api = api_server(sqlite_url)
+        r = api.post("operator", "/orders/BAD-1/operations/10/pause", {"reason_code": "X\uffff"})
+        refused = (r.status_code, r.json().get("field"))
+        api.close()
+        assert refused == (422, "reason_code"), r.text
+
+        ledger = ledger_at(sqlite_url)
+        try:
+            work_order(ledger, "OK-1", t=0)
+            with monkeypatch.context() as m:  # a value stored before the check existed
+                m.setattr(workorder, "text", lambda field, value, **kw: str(value))
+                ledger.execute(
+                    PauseOperation("BAD-1", "10", "MAT\uffffWAIT", integration="erp"), OPERATOR
+                )
+            work_order(ledger, "OK-2", t=5)
+        finally:
+            ledger.close()
+        cli = Cli(sqlite_url, {"FLOORLEDGER_CONFIG": str(write_config(tmp_path / "p.toml", cfg))})
+        run = cli.run("writeback", "run", "--once")
+        assert run.returncode == 0, run.stderr
+        status = cli.run("writeback", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        by_name = {s["destination"]: s for s in json.loads(status.stdout)}
+        figures = {
+            n: {"delivered": s["delivered"], "parked": [p["order_no"] for p in s["parked"]],
+                "backlog": s["backlog"], "last_error": s["last_error"]}
+            for n, s in by_name.items()
+        }  # fmt: skip
+        counts("poison character", api_refused=refused, destinations=figures)
+        xml = by_name["erp-b2mml"]
+        assert [p["order_no"] for p in xml["parked"]] == ["BAD-1"]
+        assert "cannot be encoded" in xml["parked"][0]["reason"]
+        assert xml["delivered"] == 21 and xml["backlog"] == 1
+        for other in ("erp-csv", "erp-rest"):
+            assert by_name[other]["parked"] == [] and by_name[other]["delivered"] == 22
+            assert by_name[other]["backlog"] == 0
+        assert len(receiver.applied) == 22 and receiver.duplicates == 0
+        skip = cli.run("writeback", "skip", "BAD-1", "-d", "erp-b2mml", "--actor", "sam")
+        assert skip.returncode == 0, skip.stdout + skip.stderr
+        assert cli.run("writeback", "run", "--once").returncode == 0
+        xml = json.loads(cli.run("writeback", "status", "-d", "erp-b2mml", "--json").stdout)[0]
+        assert xml["parked"] == [] and xml["backlog"] == 0
+    finally:
+        receiver.stop()
+
+
+def test_a_replay_past_the_head_is_refused_and_later_events_still_reach_the_erp(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    receiver = Receiver().start()
+    try:
+        cfg = config(tmp_path, [rest_destination(receiver)])
+        ledger = ledger_at(sqlite_url)
+        try:
+            work_order(ledger, "R-1")
+            head = int(ledger.recorder.max_notification_id())
+        finally:
+            ledger.close()
+        cli = Cli(sqlite_url, {"FLOORLEDGER_CONFIG": str(write_config(tmp_path / "p.toml", cfg))})
+        bad = cli.run("writeback", "replay", "-d", "erp-rest", "--from", str(head + 100))
+        ledger = ledger_at(sqlite_url)
+        try:
+            work_order(ledger, "R-2", t=5)
+        finally:
+            ledger.close()
+        assert cli.run("writeback", "run", "--once").returncode == 0
+        st = json.loads(cli.run("writeback", "status", "--json").stdout)[0]
+        counts(
+            "replay past the head",
+            exit_code=bad.returncode,
+            message=" ".join((bad.stdout + bad.stderr).split()),
+            recorded=20,
+            delivered=len(receiver.applied),
+            lost=20 - len(receiver.applied),
+            position=f"{st['position']}/{st['head']}",
+            backlog=st["backlog"],
+        )
+        assert bad.returncode == 2
+        assert str(head + 100) in bad.stdout + bad.stderr
+        assert f"head (position {head})" in " ".join((bad.stdout + bad.stderr).split())
+        assert len(receiver.applied) == 20 and st["backlog"] == 0
+        assert st["position"] == st["head"]
+    finally:
+        receiver.stop()
