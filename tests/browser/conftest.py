@@ -124,6 +124,7 @@ class Plant:
     proxy: TcpProxy
     tmp: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""  # the store behind the server (office tests alter it with SQL)
 
     def call(
         self, method: str, path: str, who: str, json: Any = None, **params: Any
@@ -239,7 +240,9 @@ def plant(
 
     try:
         wait_for(ready, 60, "the server")
-        yield Plant(request.param, f"http://127.0.0.1:{proxy.port}", direct, proxy, tmp, secrets)
+        yield Plant(
+            request.param, f"http://127.0.0.1:{proxy.port}", direct, proxy, tmp, secrets, url
+        )
     finally:
         proxy.stop()
         _stop(server)

@@ -1,0 +1,167 @@
+"""The office pages in a real browser against a real server (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Plant, shot
+from tests.conftest import PG_DSN
+
+
+def office_sign_in(page: Page, plant: Plant, who: str) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(plant.url + "/office")
+    expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
+    page.get_by_label("Your token").fill(plant.tokens[who])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".who")).to_contain_text(who)
+
+
+def office_sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
+
+
+def floor(plant: Plant, order_no: str, action: str, at: datetime, **body: Any) -> int:
+    r = plant.call(
+        "POST", f"/orders/{order_no}/operations/10/{action}", "sven",
+        {"at": at.isoformat(), **body}, integration="plant",
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    return int(r.json()["position"])
+
+
+def alter_stored_event(plant: Plant, version: int) -> None:
+    """Change a stored QuantityReported event's good amount behind the ledger's back."""
+    if plant.backend == "sqlite":
+        import sqlite3
+
+        read, write, table = "CAST(state AS TEXT)", "CAST({} AS BLOB)", "stored_events"
+        sql = f"UPDATE {table} SET state = " + write.format(
+            f'replace({read}, \'"_data_":"5"\', \'"_data_":"50"\')'
+        )
+        sql += f" WHERE originator_version = {version} AND topic LIKE '%QuantityReported'"
+        with sqlite3.connect(plant.database_url.removeprefix("sqlite:///")) as conn:
+            assert conn.execute(sql).rowcount == 1
+        return
+    schema = plant.database_url.split("schema=")[1]
+    read, write = "convert_from(state, 'UTF8')", "convert_to({}, 'UTF8')"
+    sql = f"UPDATE {schema}.ledger_events SET state = " + write.format(
+        f'replace({read}, \'"_data_":"5"\', \'"_data_":"50"\')'
+    )
+    sql += f" WHERE originator_version = {version} AND topic LIKE '%QuantityReported'"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        assert conn.execute(sql).rowcount == 1  # type: ignore[arg-type]
+
+
+def test_an_erp_change_to_a_running_order_is_settled_in_the_inbox_and_audited(
+    page: Page, plant: Plant
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    started, paused, resumed = (now - timedelta(minutes=m) for m in (30, 20, 12))
+    plant.release("WO-O1")
+    floor(plant, "WO-O1", "start", started)
+    floor(plant, "WO-O1", "pause", paused, reason_code="MAT")
+    floor(plant, "WO-O1", "resume", resumed)
+    floor(plant, "WO-O1", "quantities", resumed + timedelta(minutes=1), good="5")
+    floor(plant, "WO-O1", "results", resumed + timedelta(minutes=2), serial="SN-0042", passed=True)
+
+    office_sign_in(page, plant, "sven")
+    expect(page.locator("#conflict-badge")).to_have_text("0")
+    # the ERP raises the quantity of the running order: the badge counts it without a reload
+    plant.release("WO-O1", quantity="60")
+    expect(page.locator("#conflict-badge")).to_have_text("1", timeout=15_000)
+    page.reload()
+    card = page.locator("article.conflict", has_text="WO-O1")
+    expect(card.locator('[data-side="erp"]')).to_have_text("60")
+    expect(card.locator('[data-side="floor"]')).to_have_text("50")
+    expect(card).to_contain_text("good 5")
+    shot(page, plant, "11-office-conflicts")
+    card.get_by_label("Note for WO-O1 quantity").fill("Customer ordered ten more")
+    card.get_by_role("button", name="Accept ERP").click()
+    expect(page.get_by_role("status")).to_contain_text("WO-O1")
+    settled = page.locator("#settled tr", has_text="WO-O1")
+    expect(settled).to_contain_text("Accept ERP")
+    expect(settled).to_contain_text("Customer ordered ten more")
+    expect(settled).to_contain_text("sven (supervisor)")
+    expect(page.locator("#conflict-badge")).to_have_text("0")
+    resolved = [e for e in plant.history("WO-O1") if e["event"] == "ConflictResolved"]
+    assert [(e["actor_id"], e["actor_role"]) for e in resolved] == [("sven", "supervisor")]
+    office_sign_out(page)
+
+    # an auditor opens the order: the timeline picture, the trail, a green badge
+    office_sign_in(page, plant, "audrey")
+    page.goto(plant.url + "/office/order?no=WO-O1&integration=plant")
+    expect(page.locator("#qty")).to_have_text("60")
+    expect(page.locator("#good")).to_have_text("5")
+    expect(page.get_by_role("cell", name="SN-0042", exact=True)).to_be_visible()
+    runs = page.locator('svg.timeline rect[data-kind="run"]')
+    pauses = page.locator('svg.timeline rect[data-kind="pause"]')
+    expect(runs).to_have_count(2)
+    expect(pauses).to_have_count(1)
+
+    def moment(loc: Any, attr: str) -> datetime:
+        return datetime.fromisoformat(loc.get_attribute(attr))
+
+    assert moment(runs.nth(0), "data-start") == started
+    assert moment(runs.nth(0), "data-end") == paused
+    assert moment(pauses.nth(0), "data-start") == paused
+    assert moment(pauses.nth(0), "data-end") == resumed
+    assert pauses.nth(0).get_attribute("data-reason") == "MAT"
+    assert moment(runs.nth(1), "data-start") == resumed
+    assert runs.nth(1).get_attribute("data-open") == "true"
+    # bars follow the time axis: the pause starts where the first run ends
+    x_end = float(runs.nth(0).get_attribute("x") or 0) + float(
+        runs.nth(0).get_attribute("width") or 0
+    )
+    assert abs(x_end - float(pauses.nth(0).get_attribute("x") or 0)) < 0.2
+    expect(page.locator("svg.timeline .legend-reasons")).to_contain_text("Waiting for material")
+    expect(page.locator("svg.timeline text.actual")).to_contain_text("standard 45 min")
+    trail = page.locator("#trail tr[data-event='ConflictResolved']")
+    expect(trail).to_contain_text("sven")
+    expect(trail).to_contain_text("supervisor")
+    page.get_by_role("link", name="Verify the hash chain").click()
+    expect(page.locator("#verification.badge-ok")).to_contain_text("intact")
+    shot(page, plant, "12-office-order")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    text = download.value.path().read_text(encoding="utf-8")
+    assert "ConflictResolved" in text and "sven" in text
+
+    # an auditor may not settle a conflict, even by posting the form
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    refused = page.request.post(
+        plant.url + "/office/conflicts/resolve",
+        form={"csrf_token": token or "", "order_no": "WO-O1", "integration": "plant",
+              "field": "quantity", "resolution": "keep_floor"},
+    )  # fmt: skip
+    assert refused.status == 403
+
+    # a stored event altered with SQL: the badge turns red and names the version
+    version = next(e["version"] for e in plant.history("WO-O1") if e["event"] == "QuantityReported")
+    alter_stored_event(plant, version)
+    page.reload()
+    expect(page.locator("#verification.badge-bad")).to_contain_text(f"version {version}")
+
+
+def test_an_operator_terminal_cannot_open_the_office_pages(page: Page, plant: Plant) -> None:
+    page.goto(plant.url + "/terminal")  # a supervisor signs this browser in as a terminal
+    page.get_by_label("Supervisor token").fill(plant.tokens["sven"])
+    page.get_by_label("Terminal name").fill("Office test terminal")
+    page.get_by_label("Work centres (comma-separated)").fill("SAW-1")
+    page.get_by_role("button", name="Sign in terminal").click()
+    page.get_by_role("heading", name="Sign on").wait_for()
+    response = page.goto(plant.url + "/office/conflicts")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", name="Not allowed (403)")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("work-centre terminal")
+    # and the badge's JSON is refused too
+    assert page.request.get(plant.url + "/office/conflicts/count.json").status == 403
+    # with no session at all, the office sends the browser to sign in
+    page.context.clear_cookies()
+    page.goto(plant.url + "/office/order?no=WO-O1")
+    expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
