@@ -14,21 +14,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AUDIT_ROLES, SUPERVISOR_ROLES, get_services
-from api.pages import csrf
+from api.deps import AUDIT_ROLES, SUPERVISOR_ROLES
+from api.pages import csrf, office_writeback
 from api.pages.integrations import plant_config
 from api.pages.office_auth import (
     OFFICE_ROLES,
     OfficeDenied,
-    OfficeUser,
     clear_office_cookie,
     office_user,
     set_office_cookie,
     token_of,
 )
+from api.pages.office_common import _context, _open_count, _page, _see_other, _services
 from api.pages.office_timeline import periods, svg
 from api.pages.templating import render
 from api.runtime import Services
@@ -44,38 +44,6 @@ CsrfField = Annotated[str | None, Form(alias=csrf.CSRF_FIELD, max_length=200)]
 OrderQuery = Annotated[str, Query(min_length=1, max_length=80)]
 IntegQuery = Annotated[str | None, Query(max_length=60)]
 RESOLUTIONS = {"accept_erp": "Accept ERP", "keep_floor": "Keep floor", "cancel": "Cancel order"}
-
-
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-async def _services(request: Request) -> Services:
-    return await get_services(request.app.state.runtime)
-
-
-async def _page(
-    request: Request, roles: tuple[str, ...] = OFFICE_ROLES
-) -> tuple[OfficeUser | None, Response | None]:
-    """The user, or the response instead of the page: sign-in, or the 403 page."""
-    try:
-        return await office_user(request, roles), None
-    except OfficeDenied as denied:
-        if not denied.signed_in:
-            return None, _see_other("/office/sign-in?next=" + request.url.path)
-        return None, render(
-            request, "office/forbidden.html", {"message": denied.message, "user": None}, 403
-        )
-
-
-def _open_count(services: Services) -> int:
-    return len(services.reader.conflicts(True, limit=10_000))
-
-
-async def _context(request: Request, user: OfficeUser, **extra: Any) -> dict[str, Any]:
-    services = await _services(request)
-    count = await run_in_threadpool(_open_count, services)
-    return dict(extra, user=user, open_conflicts=count)
 
 
 # ---------------------------------------------------------------------- sign-in
@@ -320,3 +288,8 @@ async def order_history_export(
         cells = [r[c] for c in columns] + [r["event"], r["summary"], details]
         writer.writerow([spreadsheet_cell(_cell(c)) for c in cells])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition)
+
+
+# ---------------------------------------------------------------------- the other office pages
+
+router.include_router(office_writeback.router)

@@ -200,7 +200,10 @@ def plant(
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         url = f"{PG_DSN}?schema={schema}"
-    (tmp / "floorledger.toml").write_text(CONFIG.format(tmp=tmp))
+    # a test module may add to the integration file (e.g. a REST destination of its own)
+    extra = getattr(request.module, "plant_extra_config", None)
+    config = CONFIG.format(tmp=tmp) + (extra(tmp) if extra is not None else "")
+    (tmp / "floorledger.toml").write_text(config)
     (tmp / "reasons.csv").write_text(REASONS_CSV)
     for d in ("in", "archive", "error", "outbox"):
         (tmp / d).mkdir()

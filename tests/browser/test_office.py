@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Plant, shot
+from tests.browser.conftest import Plant, shot, wait_for
 from tests.conftest import PG_DSN
+from tests.support.writeback_receiver import Receiver
+
+RECEIVERS: list[Receiver] = []  # the ERP's REST service of each plant (destination erp-rest)
+
+
+def plant_extra_config(tmp: Path) -> str:
+    """The plant's second ERP destination: a fresh REST receiver on loopback (a plant on
+    another store sends the same idempotency keys again)."""
+    RECEIVERS.append(Receiver().start())
+    return f'''
+[[integrations.outbound.destinations]]
+name = "erp-rest"
+transport = "rest"
+url = "{RECEIVERS[-1].url}"
+
+[integrations.outbound.destinations.retry]
+attempts = 1
+'''
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _receiver_stops() -> Iterator[None]:
+    yield
+    for receiver in RECEIVERS:
+        receiver.stop()
 
 
 def office_sign_in(page: Page, plant: Plant, who: str) -> None:
@@ -165,3 +193,53 @@ def test_an_operator_terminal_cannot_open_the_office_pages(page: Page, plant: Pl
     page.context.clear_cookies()
     page.goto(plant.url + "/office/order?no=WO-O1")
     expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
+
+
+def test_a_refused_writeback_is_parked_shown_with_the_reason_and_retried_from_the_desk(
+    page: Page, plant: Plant
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    plant.release("WO-O2")
+    floor(plant, "WO-O2", "start", now - timedelta(minutes=20))
+    body = {
+        "started_at": (now - timedelta(minutes=20)).isoformat(),
+        "ended_at": (now - timedelta(minutes=5)).isoformat(),
+        "good": "3",
+        "report_id": "R1",
+    }
+    r = plant.call("POST", "/orders/WO-O2/operations/10/reports", "sven", body, integration="plant")
+    assert r.status_code == 200, r.text
+    receiver = RECEIVERS[-1]
+    receiver.refuse_orders = {"WO-O2"}
+    r = plant.call("POST", "/writeback/orders/WO-O2/reports/R1/trigger", "sven", {},
+                   integration="plant")  # fmt: skip
+    assert r.status_code == 200, r.text
+
+    def parked() -> list[Any]:
+        r = plant.call("GET", "/writeback/destinations/erp-rest", "sven")
+        return [p for p in r.json()["parked"] if p["order_no"] == "WO-O2"]
+
+    wait_for(parked, 30, "the refused order to be parked")
+
+    def open_warnings() -> list[Any]:
+        r = plant.call("GET", "/warnings", "sven", order_no="WO-O2", relevant_only="true")
+        return [w for w in r.json() if "writeback" in w["code"]]
+
+    assert wait_for(open_warnings, 15, "the parked-writeback warning")
+
+    office_sign_in(page, plant, "sven")
+    page.get_by_role("link", name="Writeback").click()
+    desk = page.locator('section.destination[data-destination="erp-rest"]')
+    row = desk.locator("tr[data-order='WO-O2']")
+    expect(row.locator(".reason")).to_contain_text("422")
+    expect(desk.locator(".backlog")).not_to_have_text("0")
+    shot(page, plant, "13-office-writeback")
+    receiver.refuse_orders = set()  # the ERP recovers
+    row.get_by_role("button", name="Retry WO-O2").click()
+    expect(page.get_by_role("status")).to_contain_text("WO-O2 at erp-rest: sent again")
+    wait_for(lambda: any(m["order_no"] == "WO-O2" for m in receiver.applied.values()), 30,
+             "the ERP to receive the order")  # fmt: skip
+    wait_for(lambda: not parked(), 15, "the parked entry to clear")
+    wait_for(lambda: not open_warnings(), 15, "the warning to clear")
+    page.reload()
+    expect(desk.locator("tr[data-order='WO-O2']")).to_have_count(0)
