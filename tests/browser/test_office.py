@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,8 @@ def plant_extra_config(tmp: Path) -> str:
     """The plant's second ERP destination: a fresh REST receiver on loopback (a plant on
     another store sends the same idempotency keys again)."""
     RECEIVERS.append(Receiver().start())
+    for d in ("d-in", "d-archive", "d-error"):
+        (tmp / d).mkdir()
     return f'''
 [[integrations.outbound.destinations]]
 name = "erp-rest"
@@ -30,6 +33,18 @@ url = "{RECEIVERS[-1].url}"
 
 [integrations.outbound.destinations.retry]
 attempts = 1
+
+[[integrations]]
+name = "dplant"
+mode = "D"
+
+[integrations.inbound]
+transport = "files"
+format = "csv"
+pattern = "*.csv"
+inbox = "{tmp}/d-in"
+archive = "{tmp}/d-archive"
+error = "{tmp}/d-error"
 '''
 
 
@@ -54,10 +69,12 @@ def office_sign_out(page: Page) -> None:
     expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
 
 
-def floor(plant: Plant, order_no: str, action: str, at: datetime, **body: Any) -> int:
+def floor(
+    plant: Plant, order_no: str, action: str, at: datetime, integration: str = "plant", **body: Any
+) -> int:
     r = plant.call(
         "POST", f"/orders/{order_no}/operations/10/{action}", "sven",
-        {"at": at.isoformat(), **body}, integration="plant",
+        {"at": at.isoformat(), **body}, integration=integration,
     )  # fmt: skip
     assert r.status_code == 200, r.text
     return int(r.json()["position"])
@@ -243,3 +260,75 @@ def test_a_refused_writeback_is_parked_shown_with_the_reason_and_retried_from_th
     wait_for(lambda: not open_warnings(), 15, "the warning to clear")
     page.reload()
     expect(desk.locator("tr[data-order='WO-O2']")).to_have_count(0)
+
+
+def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_keyed(
+    page: Page, plant: Plant
+) -> None:
+    import openpyxl
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    for order_no, wc in (("WO-S1", "SAW-1"), ("WO-S2", "SAW-1"), ("WO-S3", "LASER-1")):
+        plant.release(order_no, work_centre=wc)
+        floor(plant, order_no, "start", now - timedelta(minutes=30))
+        floor(plant, order_no, "quantities", now - timedelta(minutes=10), good="7")
+        floor(plant, order_no, "complete", now - timedelta(minutes=5))
+    # an order of a mode-D integration: the ERP gets it by writeback, never by hand
+    body = {
+        "order_no": "WO-D1",
+        "part_no": "BRK-200",
+        "quantity": "5",
+        "unit": "pcs",
+        "routing": [{"op_id": "10", "work_centre": "SAW-1", "run_time_per_unit": "1"}],
+    }
+    r = plant.call("POST", "/erp/orders", "erp", body, integration="dplant")
+    assert r.status_code == 200, r.text
+    floor(plant, "WO-D1", "start", now - timedelta(minutes=30), integration="dplant")
+    last = floor(plant, "WO-D1", "complete", now - timedelta(minutes=5), integration="dplant")
+    r = plant.call("GET", "/report-script", "sven", wait_for_position=last)
+    assert "WO-D1" in {row["order_no"] for row in r.json()}  # the view holds it, the page not
+
+    office_sign_in(page, plant, "sven")
+    page.get_by_role("link", name="Report script").click()
+    expect(page.locator("#script")).not_to_contain_text("WO-D1")
+    page.get_by_label("Work centre").fill("SAW-1")
+    page.get_by_label("Date").fill(datetime.now().astimezone().date().isoformat())
+    page.get_by_label("Keyed", exact=True).select_option(label="not keyed")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#script tbody tr")
+    expect(rows.filter(has_text="WO-S1")).to_have_count(1)
+    expect(rows.filter(has_text="WO-S2")).to_have_count(1)
+    expect(rows.filter(has_text="WO-S3")).to_have_count(0)  # at LASER-1
+    expect(rows.filter(has_text="WO-D1")).to_have_count(0)  # mode D
+    shot(page, plant, "14-office-report-script")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export XLSX").click()
+    book = openpyxl.load_workbook(io.BytesIO(download.value.path().read_bytes()))
+    sheet = book.active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    lines = [
+        dict(zip(header, (c.value for c in row), strict=False))
+        for row in sheet.iter_rows(min_row=2)
+    ]
+    shown = {line["order_no"] for line in lines}  # (WO-O2's report is at SAW-1 too)
+    assert {"WO-S1", "WO-S2"} <= shown and not shown & {"WO-S3", "WO-D1"}
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+    goods = [line["good"] for line in lines if line["order_no"] in ("WO-S1", "WO-S2")]
+    assert goods == [7, 7] and all(isinstance(g, int | float) for g in goods)
+
+    page.get_by_label("Select WO-S1 10").check()
+    page.get_by_label("Select WO-S2 10").check()
+    page.get_by_role("button", name="Mark selected keyed").click()
+    expect(page.get_by_role("status")).to_contain_text("2 row(s) marked keyed")
+    expect(rows.filter(has_text="WO-S1")).to_have_count(0)  # still filtered to not keyed
+    page.get_by_role("button", name="Mark WO-O2 10 keyed").click()  # one row by itself
+    expect(page.get_by_role("status")).to_contain_text("1 row(s) marked keyed")
+    expect(rows.filter(has_text="WO-O2")).to_have_count(0)
+    page.get_by_label("Keyed", exact=True).select_option(label="keyed")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows.filter(has_text="WO-S1").locator(".keyed")).to_contain_text("yes, sven")
+    expect(rows.filter(has_text="WO-S2").locator(".keyed")).to_contain_text("yes, sven")
+    keyed = [e for e in plant.history("WO-S1") if e["event"] == "RowKeyed"]
+    assert [(e["actor_id"], e["actor_role"]) for e in keyed] == [("sven", "supervisor")]
