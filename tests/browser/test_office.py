@@ -332,3 +332,42 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
     expect(rows.filter(has_text="WO-S2").locator(".keyed")).to_contain_text("yes, sven")
     keyed = [e for e in plant.history("WO-S1") if e["event"] == "RowKeyed"]
     assert [(e["actor_id"], e["actor_role"]) for e in keyed] == [("sven", "supervisor")]
+
+
+def test_a_supervisor_acknowledges_a_warning_with_a_note_and_it_closes(
+    page: Page, plant: Plant
+) -> None:
+    plant.release("WO-W1")
+    r = plant.call("POST", "/orders/WO-W1/operations/99/start", "sven", {},
+                   integration="plant", off_routing="true")  # fmt: skip
+    assert r.status_code == 200, r.text
+    office_sign_in(page, plant, "sven")
+    page.get_by_role("link", name="Warnings").click()
+    page.get_by_label("Code").fill("unknown_operation")
+    page.get_by_role("button", name="Filter").click()
+    row = page.locator("#warnings tbody tr", has_text="WO-W1")
+    expect(row.locator(".wstate")).to_have_text("open")
+    shot(page, plant, "15-office-warnings")
+    row.get_by_label("Note on WO-W1 unknown_operation").fill("op 99 is the new deburring step")
+    row.get_by_role("button", name="Acknowledge WO-W1 unknown_operation").click()
+    expect(page.get_by_role("status")).to_contain_text("warning on WO-W1 acknowledged")
+    expect(page.locator("#warnings tbody tr", has_text="WO-W1")).to_have_count(0)  # open only
+    page.get_by_label("Open or closed").select_option("closed")
+    page.get_by_role("button", name="Filter").click()
+    expect(row.locator(".wstate")).to_contain_text(
+        "acknowledged by sven: op 99 is the new deburring step"
+    )
+    acked = [e for e in plant.history("WO-W1") if e["event"] == "WarningAcknowledged"]
+    assert [(e["actor_id"], e["actor_role"]) for e in acked] == [("sven", "supervisor")]
+    # an auditor sees the warnings but may not acknowledge one
+    office_sign_out(page)
+    office_sign_in(page, plant, "audrey")
+    page.goto(plant.url + "/office/warnings?state=all")
+    expect(page.locator("#warnings")).to_contain_text("WO-W1")
+    expect(page.get_by_role("button", name="Acknowledge WO-W1 unknown_operation")).to_have_count(0)
+    # the same over the JSON API: an auditor is refused; a closed warning cannot be acked again
+    version = acked[0]["details"]["warning_version"]
+    path = f"/warnings/WO-W1/{version}/acknowledgement"
+    assert plant.call("POST", path, "audrey", {"note": "x"}, integration="plant").status_code == 403
+    again = plant.call("POST", path, "sven", {"note": "x"}, integration="plant")
+    assert again.status_code == 422 and "warning_version" in again.text
