@@ -18,7 +18,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AUDIT_ROLES, SUPERVISOR_ROLES
-from api.pages import csrf, office_script, office_warnings, office_writeback
+from api.pages import (
+    csrf,
+    office_plan,
+    office_script,
+    office_search,
+    office_warnings,
+    office_writeback,
+)
 from api.pages.integrations import plant_config
 from api.pages.office_auth import (
     OFFICE_ROLES,
@@ -295,3 +302,5 @@ async def order_history_export(
 router.include_router(office_writeback.router)
 router.include_router(office_script.router)
 router.include_router(office_warnings.router)
+router.include_router(office_search.router)
+router.include_router(office_plan.router)

@@ -371,3 +371,55 @@ def test_a_supervisor_acknowledges_a_warning_with_a_note_and_it_closes(
     assert plant.call("POST", path, "audrey", {"note": "x"}, integration="plant").status_code == 403
     again = plant.call("POST", path, "sven", {"note": "x"}, integration="plant")
     assert again.status_code == 422 and "warning_version" in again.text
+
+
+def test_an_auditor_finds_what_a_user_did_in_a_time_window_and_opens_the_order(
+    page: Page, plant: Plant
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    plant.release("WO-A1", work_centre="LASER-1")
+    floor(plant, "WO-A1", "start", now - timedelta(minutes=3))
+    office_sign_in(page, plant, "audrey")
+    page.get_by_role("link", name="Search").click()
+    local = datetime.now().astimezone()
+    page.get_by_label("Actor", exact=True).fill("sven")
+    page.get_by_label("From").fill((local - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Until").fill((local - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Search events").click()
+    expect(page.locator("#found-events")).not_to_contain_text("WO-A1")  # not in that window
+    page.get_by_label("From").fill((local - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Until").fill((local + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Search events").click()
+    found = page.locator("#found-events tr[data-event='OperationStarted']", has_text="WO-A1")
+    expect(found).to_contain_text("sven")
+    shot(page, plant, "16-office-search")
+    # orders by number prefix and work centre
+    page.get_by_label("Order number starts with").fill("WO-A")
+    page.get_by_label("Work centre").fill("LASER-1")
+    page.get_by_role("button", name="Search orders").click()
+    expect(page.locator("#found-orders tbody tr")).to_have_count(1)
+    page.locator("#found-orders").get_by_role("link", name="WO-A1").click()
+    expect(page.locator('svg.timeline rect[data-kind="run"]')).to_have_count(1)
+    page.get_by_role("link", name="Verify the hash chain").click()
+    expect(page.locator("#verification.badge-ok")).to_be_visible()
+
+
+def test_the_plan_board_shows_what_runs_and_what_waits_with_progress(
+    page: Page, plant: Plant
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    plant.release("WO-P1", work_centre="PRESS-1")
+    plant.release("WO-P2", work_centre="PRESS-1")
+    floor(plant, "WO-P1", "start", now - timedelta(minutes=9))
+    last = floor(plant, "WO-P1", "quantities", now - timedelta(minutes=2), good="10")
+    plant.call("GET", "/work-centres/PRESS-1/plan", "sven", wait_for_position=last)
+    office_sign_in(page, plant, "sven")
+    page.get_by_role("link", name="Plan board").click()
+    page.get_by_label("Work centre", exact=True).fill("PRESS-1")
+    page.get_by_role("button", name="Show").click()
+    board = page.locator('section.wc[data-wc="PRESS-1"]')
+    running = board.locator("ul.now li[data-order='WO-P1']")
+    expect(running).to_contain_text("running")
+    expect(running.locator("progress")).to_have_attribute("value", "20.0")
+    expect(board.locator("ol li[data-order='WO-P2']")).to_contain_text("not_started")
+    shot(page, plant, "17-office-plan")
