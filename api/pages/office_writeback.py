@@ -119,11 +119,11 @@ async def replay(
     except ValueError:
         return _back(f"from_position {from_position!r} is not a whole number", ok=False)
     try:
-        (status,) = await run_in_threadpool(svc.status, destination)
-        if position < 1 or position > status.head:
+        await run_in_threadpool(svc.status, destination)  # an unknown destination: refused
+        head = await run_in_threadpool((await _services(request)).runner.head)
+        if position < 1 or position > head:
             return _back(
-                f"from_position {position} is outside 1..{status.head} (the ledger's head)",
-                ok=False,
+                f"from_position {position} is outside 1..{head} (the ledger's head)", ok=False
             )
         await run_in_threadpool(svc.replay, destination, position)
     except WritebackError as exc:

@@ -423,3 +423,40 @@ def test_the_plan_board_shows_what_runs_and_what_waits_with_progress(
     expect(running.locator("progress")).to_have_attribute("value", "20.0")
     expect(board.locator("ol li[data-order='WO-P2']")).to_contain_text("not_started")
     shot(page, plant, "17-office-plan")
+
+
+def test_an_admin_replays_a_destination_from_a_position_no_further_than_the_head(
+    page: Page, plant: Plant
+) -> None:
+    from adapters.settings import Settings
+    from adapters.tokens import TokenStore
+
+    tokens = TokenStore(Settings(database_url=plant.database_url), cache_seconds=0)  # type: ignore[arg-type]
+    try:
+        _, plant.tokens["ada"] = tokens.create("ada", "admin")
+    finally:
+        tokens.close()
+    office_sign_in(page, plant, "ada")
+    page.get_by_role("link", name="Writeback").click()
+    desk = page.locator('section.destination[data-destination="erp-rest"]')
+    head = plant.release("WO-R1")  # the ledger's newest position now
+    desk.get_by_label("Replay erp-rest from position").fill(str(head + 5))
+    desk.get_by_role("button", name="Replay").click()
+    expect(page.get_by_role("alert")).to_contain_text(f"from_position {head + 5} is outside")
+    desk.get_by_label("Replay erp-rest from position").fill("abc")
+    desk.get_by_role("button", name="Replay").click()
+    expect(page.get_by_role("alert")).to_contain_text("'abc' is not a whole number")
+    desk.get_by_label("Replay erp-rest from position").fill("1")
+    desk.get_by_role("button", name="Replay").click()
+    expect(page.get_by_role("status")).to_contain_text("erp-rest: replaying from position 1")
+    # a supervisor sees no replay form, and a forged post is refused
+    office_sign_out(page)
+    office_sign_in(page, plant, "sven")
+    page.get_by_role("link", name="Writeback").click()
+    expect(page.get_by_role("button", name="Replay")).to_have_count(0)
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    refused = page.request.post(
+        plant.url + "/office/writeback/replay",
+        form={"csrf_token": token or "", "destination": "erp-rest", "from_position": "1"},
+    )
+    assert refused.status == 403
