@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems, security
 from api.metrics import MetricsMiddleware
+from api.pages import office as office_pages  # issue #15
 from api.pages import templating
 from api.pages import terminal as terminal_pages
 from api.routes import (
@@ -80,6 +81,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(operators.router)
     # people's pages (server-rendered) and their assets, shipped in the package
     app.include_router(terminal_pages.router)
+    app.include_router(office_pages.router)  # issue #15: the office pages
     templating.mount_static(app)
     app.include_router(health.router)
     app.include_router(health.metrics_router)

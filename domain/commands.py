@@ -198,6 +198,15 @@ class ResolveConflict(OrderCommand):
     note: str = ""
 
 
+@dataclass(frozen=True)
+class AcknowledgeWarning(OrderCommand):
+    """A supervisor acknowledges a still-relevant warning on an order (raised at
+    ``warning_version``), with a note: it stops counting as open."""
+
+    warning_version: int
+    note: str = ""
+
+
 # ---------------------------------------------------------------------- measuring points
 
 
@@ -266,10 +275,12 @@ ORDER_COMMANDS: tuple[type[Command], ...] = (
     DecideWriteback,
     TriggerReport,
     ResolveConflict,
+    AcknowledgeWarning,
 )
 
 __all__ = [
     "ORDER_COMMANDS",
+    "AcknowledgeWarning",
     "CancelInErp",
     "Command",
     "CompleteOperation",

@@ -59,6 +59,9 @@ HANDLERS: dict[type[Command], OrderHandler] = {
     c.ResolveConflict: lambda o, cmd, a: o.resolve_conflict(
         cmd.field_name, cmd.resolution, cmd.note, a
     ),
+    c.AcknowledgeWarning: lambda o, cmd, a: o.acknowledge_warning(
+        cmd.warning_version, cmd.note, a
+    ),
 }  # fmt: skip
 
 # Each measuring-point command and the one aggregate method that decides it (the last

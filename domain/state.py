@@ -726,6 +726,12 @@ def _writeback_decided(s: OrderFold, e: Any) -> Change:
     )
 
 
+def _warning_acknowledged(s: OrderFold, e: Any) -> Change:
+    """A supervisor acknowledged a warning: it is no longer open."""
+    why = f"acknowledged by {e.actor_id}" + (f": {e.note}" if e.note else "")
+    return Change(cleared=_drop_warnings(s, lambda o: o.version == e.warning_version, why))
+
+
 def _drop_warnings(
     s: OrderFold, which: Callable[[OpenWarning], bool], why: str
 ) -> tuple[ClearedWarning, ...]:
@@ -761,6 +767,7 @@ def _load_rules() -> dict[type, Rule]:
             WorkOrder.ConflictResolved: _conflict_resolved,
             WorkOrder.WarningRaised: _warning_raised,
             WorkOrder.WritebackDecided: _writeback_decided,
+            WorkOrder.WarningAcknowledged: _warning_acknowledged,
             # ReportTriggered changes nothing but the version.
         }
     )

@@ -344,6 +344,18 @@ class WorkOrder(ChainedAggregate):
         def summary(self) -> str:
             return f"warning {self.code}: {self.message}"
 
+    class WarningAcknowledged(Event):
+        """A supervisor acknowledged a warning raised at ``warning_version``, with a note."""
+
+        warning_version: int
+        code: str
+        note: str
+
+        def summary(self) -> str:
+            return f"warning {self.code} (version {self.warning_version}) acknowledged" + (
+                f" — {self.note}" if self.note else ""
+            )
+
     # ---------------------------------------------------------------- state
 
     folded: OrderFold  # everything the events say about the order (domain/state.py)
@@ -555,6 +567,23 @@ class WorkOrder(ChainedAggregate):
             message=text("message", message, max_len=1000),
             reference=text("reference", reference, required=False, max_len=200),
         )
+
+    def acknowledge_warning(self, warning_version: int, note: str, actor: Actor) -> None:
+        """A supervisor acknowledges a warning that is still relevant (it stops being open)."""
+        if isinstance(warning_version, bool) or not isinstance(warning_version, int):
+            raise InvalidValueError("warning_version", warning_version, "must be a whole number")
+        note = text("note", note, required=False, max_len=1000)
+        found = next((w for w in self.folded.open_warnings if w.version == warning_version), None)
+        if found is None:
+            raise InvalidValueError(
+                "warning_version",
+                warning_version,
+                f"is not a warning still open on order {self.order_no}",
+            )
+        self._trigger(
+            self.WarningAcknowledged, actor, warning_version=warning_version, code=found.code,
+            note=note,
+        )  # fmt: skip
 
     # ---------------------------------------------------------------- floor commands
 

@@ -123,7 +123,8 @@ def run(
         "                sign it in with the supervisor token above and work centres such as\n"
         "                SAW-1, LASER-1, COAT-1; then operators sign on with a badge or PIN"
         + (f"\n                (demo operator {demo_operator})" if demo_operator else "")
-        + "\n"
+        + f"\n  office        {base}/office\n"  # issue #15
+        "                sign in with the supervisor token above (or an auditor's token)\n"
         "\nCtrl-C stops everything.\n",
         soft_wrap=True,
     )

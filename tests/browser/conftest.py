@@ -124,6 +124,7 @@ class Plant:
     proxy: TcpProxy
     tmp: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""  # the store behind the server (office tests alter it with SQL)
 
     def call(
         self, method: str, path: str, who: str, json: Any = None, **params: Any
@@ -199,7 +200,10 @@ def plant(
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         url = f"{PG_DSN}?schema={schema}"
-    (tmp / "floorledger.toml").write_text(CONFIG.format(tmp=tmp))
+    # a test module may add to the integration file (e.g. a REST destination of its own)
+    extra = getattr(request.module, "plant_extra_config", None)
+    config = CONFIG.format(tmp=tmp) + (extra(tmp) if extra is not None else "")
+    (tmp / "floorledger.toml").write_text(config)
     (tmp / "reasons.csv").write_text(REASONS_CSV)
     for d in ("in", "archive", "error", "outbox"):
         (tmp / d).mkdir()
@@ -239,7 +243,9 @@ def plant(
 
     try:
         wait_for(ready, 60, "the server")
-        yield Plant(request.param, f"http://127.0.0.1:{proxy.port}", direct, proxy, tmp, secrets)
+        yield Plant(
+            request.param, f"http://127.0.0.1:{proxy.port}", direct, proxy, tmp, secrets, url
+        )
     finally:
         proxy.stop()
         _stop(server)

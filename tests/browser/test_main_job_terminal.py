@@ -38,6 +38,8 @@ def test_the_main_job_prints_the_terminal_and_a_new_user_works_an_order_in_the_b
         supervisor = re.search(r"supervisor\s+Bearer (\S+)", text)
         assert url and supervisor, text
         assert "sign it in with the supervisor token" in text
+        office = re.search(r"office\s+(http://\S+/office)", text)  # issue #15
+        assert office, text
 
         def listening() -> bool:
             try:
@@ -73,6 +75,13 @@ def test_the_main_job_prints_the_terminal_and_a_new_user_works_an_order_in_the_b
             30,
             "the writeback file",
         )
+        # the office pages, at the printed address, with the same supervisor token (in a
+        # browser that is not a terminal: a terminal's browser gets the 403 page)
+        page.context.clear_cookies()
+        page.goto(office.group(1))
+        page.get_by_label("Your token").fill(supervisor.group(1))
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Conflicts inbox")).to_be_visible()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
