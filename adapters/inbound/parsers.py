@@ -9,6 +9,7 @@ read at all yields one error with ``row`` None (or the line where reading failed
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
@@ -585,12 +586,25 @@ def _readable_path(el: Any) -> str:
     return "/" + "/".join(reversed(steps))
 
 
+@lru_cache(maxsize=256)
 def _q(tag: str) -> str:
     return f"{{{B2MML_NS}}}{tag}"
 
 
+def _first(el: Any, path: tuple[str, ...]) -> Any:
+    """The first element at ``path`` below ``el`` in document order (as ``el.find``), with
+    libxml2 filtering the children by name."""
+    for child in el.iterchildren(_q(path[0])):
+        if len(path) == 1:
+            return child
+        found = _first(child, path[1:])
+        if found is not None:
+            return found
+    return None
+
+
 def _child_text(el: Any, *path: str) -> str:
-    found = el.find("/".join(_q(p) for p in path))
+    found = _first(el, path)
     return (found.text or "").strip() if found is not None else ""
 
 
@@ -734,26 +748,33 @@ def parse_b2mml(
     ProductionRequest that violates it is refused while the others come through.
     """
     data = _read(source)
-    try:
-        safe_et.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        yield _document_error(
-            "is refused: it declares a DTD or entities, which could expand without bound or "
-            f"read other files (XML bomb / external entity protection) [{type(exc).__name__}]"
-        )
-        return
-    except safe_et.ParseError as exc:
-        line = exc.position[0] if getattr(exc, "position", None) else None
-        yield _document_error(f"is not well-formed XML: {exc}", line)
-        return
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        yield _document_error(_libxml_message(exc), exc.lineno)
-        return
+    root: Any = None
+    with contextlib.suppress(etree.XMLSyntaxError):
+        root = etree.fromstring(data, parser)  # entities are never expanded, nothing fetched
+    docinfo = root.getroottree().docinfo if root is not None else None
+    if docinfo is None or docinfo.doctype or docinfo.internalDTD is not None:
+        # A DTD, or not well-formed: defusedxml names what is wrong (a document without a
+        # DTD declares no entities, so it has nothing to refuse there).
+        try:
+            safe_et.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        except DefusedXmlException as exc:
+            yield _document_error(
+                "is refused: it declares a DTD or entities, which could expand without bound or "
+                f"read other files (XML bomb / external entity protection) [{type(exc).__name__}]"
+            )
+            return
+        except safe_et.ParseError as exc:
+            line = exc.position[0] if getattr(exc, "position", None) else None
+            yield _document_error(f"is not well-formed XML: {exc}", line)
+            return
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError as exc:
+            yield _document_error(_libxml_message(exc), exc.lineno)
+            return
     schedules = _schedules(root)
     if not schedules:
         yield _document_error(
