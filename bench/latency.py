@@ -309,7 +309,7 @@ def one_round(opts: argparse.Namespace, poll_only: bool) -> Round:
             poll_seconds=0.5,
         )  # fmt: skip
         cfg_path = write_config(tmp / "plant.toml", cfg)
-        env = dict(os.environ, FLOORLEDGER_DATABASE_URL=url, FLOORLEDGER_PG_POOL_SIZE="10",
+        env = dict(os.environ, FLOORLEDGER_DATABASE_URL=url, FLOORLEDGER_PG_POOL_SIZE="4",
                    FLOORLEDGER_CONFIG=str(cfg_path), LAT_WB_URL=wb_url,
                    FLOORLEDGER_FOLLOW_VIEWS="false")  # fmt: skip
         api_port = free_port()
