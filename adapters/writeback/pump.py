@@ -444,6 +444,10 @@ class _RetryState:
     attempt_number: int
 
 
+# After a NOTIFY wake-up the pump waits this long before its pass (commits coalesce).
+WAKE_COALESCE_SECONDS = 0.05
+
+
 class Pump:
     """Runs every configured destination (or the named ones) of the plant."""
 
@@ -531,7 +535,10 @@ class Pump:
                 except Exception:
                     log.exception("writeback pass failed")
                     self.state.reset()
-                self._wake.wait(interval)
+                if self._wake.wait(interval) and not stop.is_set():
+                    # Woken by a commit: let the commits of the next moment join this pass,
+                    # so a busy floor gives batches, not one request per event.
+                    stop.wait(WAKE_COALESCE_SECONDS)
         finally:
             self._wake.set()
             if listening.is_alive():
