@@ -238,7 +238,7 @@ def main() -> None:
             return await client.post(
                 f"{api_url}/orders/API-{c:05d}/operations/10/quantities",
                 json={"good": 1},
-                headers={**auth, "Idempotency-Key": f"{run_id}-{c}-{n}"},
+                headers={**auth, "Idempotency-Key": f"{run_id}-{uuid.uuid4().hex}"},
             )
 
         print(
