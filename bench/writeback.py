@@ -166,13 +166,13 @@ def main() -> None:
         baseline = "reading and decoding the backlog alone"
         rounds = iter(range(1_000_000))
         if "rest" not in skip:
-            # The receiver runs in its own process, like a real ERP (--receiver inprocess: in
-            # this one, competing with the pump for the interpreter).
-            receiver, proc = _receiver(args.receiver)
-            try:
 
-                def rest() -> float:
-                    before = _applied(receiver)
+            def rest() -> float:
+                # A fresh receiver per round (it checks each order's sequence), in its own
+                # process like a real ERP (--receiver inprocess: in this one, competing with
+                # the pump for the interpreter).
+                receiver, proc = _receiver(args.receiver)
+                try:
                     dest = {
                         "name": f"bench-rest-{next(rounds)}",
                         "transport": "rest",
@@ -181,20 +181,20 @@ def main() -> None:
                         "batch_size": args.batch,
                     }
                     n, s = drain(ledger, tmp, dest, args.scan)
-                    applied = _applied(receiver) - before
+                    applied = _applied(receiver)
                     assert applied == n == made, (applied, n, made)
                     return n / s
+                finally:
+                    if proc is not None:
+                        proc.kill()
+                        proc.wait()
+                    else:
+                        receiver.stop()
 
-                c = alternate(f"REST batch ({args.batch}/request, receiver {args.receiver})",
-                              baseline, lambda: read_backlog(ledger, args.scan), rest,
-                              rounds=args.rounds, unit="events/s")  # fmt: skip
-                print(c.report() + "   (goal >= 10,000 events/s)")
-            finally:
-                if proc is not None:
-                    proc.kill()
-                    proc.wait()
-                else:
-                    receiver.stop()
+            c = alternate(f"REST batch ({args.batch}/request, receiver {args.receiver})",
+                          baseline, lambda: read_backlog(ledger, args.scan), rest,
+                          rounds=args.rounds, unit="events/s")  # fmt: skip
+            print(c.report() + "   (goal >= 10,000 events/s)")
         if "sql" not in skip:
             url = args.pg.replace("postgresql://", "postgresql+psycopg://")
             os.environ["WB_BENCH_SQL_URL"] = url
