@@ -324,14 +324,16 @@ def one_round(opts: argparse.Namespace, poll_only: bool) -> Round:
             [sys.executable, __file__, "--as-pump", "1" if poll_only else "0",
              "writeback", "run"], env=env, cwd=ROOT,
             stdout=(tmp / "pump.log").open("wb"), stderr=subprocess.STDOUT))  # fmt: skip
+        api = f"http://127.0.0.1:{api_port}"
+        wait_up(api + "/health/ready")
+        wait_up(f"http://127.0.0.1:{receiver_port}/")
+        # Started once the others have created their tables (concurrent CREATE ... IF NOT
+        # EXISTS on PostgreSQL can fail with 'tuple concurrently updated').
         stop_file = tmp / "stop"
         if opts.plan_orders:
             procs.append(subprocess.Popen(
                 [sys.executable, __file__, "--as-plan-poll", url, str(opts.plan_orders),
                  str(opts.plan_every), str(stop_file)], cwd=ROOT))  # fmt: skip
-        api = f"http://127.0.0.1:{api_port}"
-        wait_up(api + "/health/ready")
-        wait_up(f"http://127.0.0.1:{receiver_port}/")
         watcher = threading.Thread(
             target=watch_table, args=(opts.pg, schema, table, stop_watch, result.table)
         )
