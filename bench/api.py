@@ -1,13 +1,15 @@
 """HTTP API load: floor actions from 100 concurrent clients against `floorledger serve` on
 PostgreSQL, compared with a FastAPI hello-world route served the same way, in one run.
 
-    python bench/api.py [--clients 100] [--seconds 10] [--workers 1] [--pg postgresql://...]
+    python bench/api.py [--clients 100] [--seconds 10] [--workers 1] [--rounds 3]
+                        [--pg postgresql://...]
 
 Both servers are uvicorn processes on loopback with the same workers and log settings; the
 load generator is httpx (async) in this process. Each client reports quantities on its own
 order with an Idempotency-Key per request (a real write: one event each, committed before the
-answer). Prints requests/s and p50/p99 latency of both, and the ratios (goals: throughput
->= 40% of hello-world, p99 <= 3x hello-world's).
+answer). The two loads alternate in ``--rounds`` rounds (bench/method.py); prints
+requests/s and p50/p99 latency of each run, and the median ratios with their spread (goals:
+throughput >= 45% of hello-world, p99 <= 3x hello-world's).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.settings import Settings, build_ledger
 from adapters.tokens import TokenStore
+from bench.method import Comparison, Machine, alternate, rounds_argument
 from domain import Actor, ErpOperation, ErpOrder
 
 ERP = Actor("bench-erp", "integration", "erp:erp")
@@ -80,6 +82,16 @@ class Result:
             f"{self.name:<12} {self.rps:9.0f} req/s   p50 {self.pct(50):7.2f} ms   "
             f"p99 {self.pct(99):7.2f} ms   ({self.requests} ok, {self.errors} errors)"
         )
+
+
+def loop_name() -> str:
+    """The event loop uvicorn picks ("auto"): uvloop when installed (uvicorn[standard])."""
+    try:
+        import uvloop  # noqa: F401
+
+        return "uvloop + httptools"
+    except ImportError:
+        return "asyncio + h11"
 
 
 def free_port() -> int:
@@ -170,7 +182,9 @@ def main() -> None:
         default="process",
         help="run the views in a separate process (default) or inside the API process",
     )
+    rounds_argument(parser)
     opts = parser.parse_args()
+    machine = Machine.now()
 
     schema = "bench_api_" + uuid.uuid4().hex[:8]
     with psycopg.connect(opts.pg, autocommit=True) as conn:
@@ -224,23 +238,34 @@ def main() -> None:
             return await client.post(
                 f"{api_url}/orders/API-{c:05d}/operations/10/quantities",
                 json={"good": 1},
-                headers={**auth, "Idempotency-Key": f"{run_id}-{c}-{n}"},
+                headers={**auth, "Idempotency-Key": f"{run_id}-{uuid.uuid4().hex}"},
             )
 
         print(
             f"{opts.clients} clients, {opts.seconds:.0f} s each, {opts.workers} worker(s), "
-            f"views {opts.views}, PostgreSQL schema {schema}"
+            f"views {opts.views}, uvicorn loop {loop_name()}, PostgreSQL schema {schema}, "
+            f"{opts.rounds} alternated rounds"
         )
-        baseline = asyncio.run(load("baseline", opts.clients, opts.seconds, hello))
-        print(baseline.line())
-        floor = asyncio.run(load("floor write", opts.clients, opts.seconds, report))
-        print(floor.line())
-        ratio = floor.rps / baseline.rps
-        p99 = floor.pct(99) / baseline.pct(99)
-        print(
-            f"throughput {ratio:.0%} of hello-world (goal >= 40%); "
-            f"p99 {p99:.1f}x hello-world's (goal <= 3x)"
-        )
+        runs: dict[str, list[Result]] = {"baseline": [], "floor": []}
+
+        def measure(which: str) -> float:
+            if which == "baseline":
+                r = asyncio.run(load("baseline", opts.clients, opts.seconds, hello))
+            else:
+                r = asyncio.run(load("floor write", opts.clients, opts.seconds, report))
+            runs[which].append(r)
+            print("    " + r.line(), flush=True)
+            return r.rps
+
+        c = alternate("floor write (POST quantities)", "FastAPI hello-world",
+                      lambda: measure("baseline"), lambda: measure("floor"),
+                      rounds=opts.rounds, unit="req/s", verbose=False)  # fmt: skip
+        print(c.report() + "   (goal >= 0.45)")
+        p99 = Comparison("floor write p99", "hello-world p99", "ms",
+                         [r.pct(99) for r in runs["floor"]],
+                         [r.pct(99) for r in runs["baseline"]], higher_is_better=False)  # fmt: skip
+        print(p99.report() + "   (goal <= 3)")
+        floor_requests = sum(r.requests + r.errors for r in runs["floor"])
         check = build_ledger(settings)
         reports = sum(
             1
@@ -249,9 +274,9 @@ def main() -> None:
             if e.event == "QuantityReported"
         )
         check.close()
-        expected = floor.requests + floor.errors + opts.clients  # with the warm-up requests
+        expected = floor_requests + opts.clients * opts.rounds  # with the warm-up requests
         print(f"quantity reports recorded: {reports} (requests sent: {expected})")
-        print(f"median write latency {statistics.median(floor.latencies) * 1000:.2f} ms")
+        print(machine.report())
     finally:
         for p in procs:
             p.terminate()

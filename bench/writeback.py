@@ -1,11 +1,12 @@
 """Writeback throughput: drain a backlog of floor events to a REST batch endpoint and to a
 PostgreSQL interface table.
 
-    python bench/writeback.py [--events 100000] [--batch 500] [--pg postgresql://...]
+    python bench/writeback.py [--events 100000] [--batch 500] [--rounds 3] [--pg postgresql://...]
 
 The backlog is recorded first (not timed): orders worked on the floor, about 50 floor events
 each, in a SQLite ledger. Each destination then drains the whole backlog from position 0
-(timed: events/s). Goal: >= 10,000 events/s batched.
+(timed: events/s), alternated in ``--rounds`` rounds (bench/method.py) with the named
+baseline: reading and decoding the same backlog alone. Goal: >= 10,000 events/s batched.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.settings import Settings, build_ledger
 from adapters.writeback.pump import Pump
+from bench.method import Machine, alternate, rounds_argument
 from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder
 from tests.support.writeback import config
 from tests.support.writeback_receiver import Receiver
@@ -125,6 +127,21 @@ def _applied(receiver: Receiver) -> int:
     return int(counts["applied"])
 
 
+def read_backlog(ledger: Ledger, scan: int) -> float:
+    """The baseline: read and decode every stored event (what any delivery must do), /s."""
+    started = time.perf_counter()
+    n, at = 0, 1
+    while True:
+        page = ledger.recorder.select_notifications(at, scan)
+        if not page:
+            break
+        for notification in page:
+            ledger.mapper.to_domain_event(notification)
+        n += len(page)
+        at = int(page[-1].id) + 1
+    return n / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
@@ -136,7 +153,9 @@ def main() -> None:
     )
     parser.add_argument("--skip", default="", help="comma-separated: rest,sql")
     parser.add_argument("--receiver", choices=["process", "inprocess"], default="process")
+    rounds_argument(parser)
     args = parser.parse_args()
+    machine = Machine.now()
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -144,58 +163,72 @@ def main() -> None:
         started = time.perf_counter()
         made = record_backlog(ledger, args.events)
         print(f"backlog: {made} floor events recorded in {time.perf_counter() - started:.1f}s")
+        baseline = "reading and decoding the backlog alone"
+        rounds = iter(range(1_000_000))
         if "rest" not in skip:
-            # The receiver runs in its own process, like a real ERP (--receiver inprocess: in
-            # this one, competing with the pump for the interpreter).
-            receiver, proc = _receiver(args.receiver)
-            try:
-                dest = {
-                    "name": "bench-rest",
-                    "transport": "rest",
-                    "url": receiver.url,
-                    "batch_url": receiver.batch_url,
-                    "batch_size": args.batch,
-                }
-                n, s = drain(ledger, tmp, dest, args.scan)
-                applied = _applied(receiver)
-                assert applied == n == made, (applied, n, made)
-                print(
-                    f"REST batch ({args.batch}/request, receiver {args.receiver}): "
-                    f"{n} events in {s:.2f}s = {n / s:,.0f}/s"
-                )
-            finally:
-                if proc is not None:
-                    proc.kill()
-                    proc.wait()
-                else:
-                    receiver.stop()
+
+            def rest() -> float:
+                # A fresh receiver per round (it checks each order's sequence), in its own
+                # process like a real ERP (--receiver inprocess: in this one, competing with
+                # the pump for the interpreter).
+                receiver, proc = _receiver(args.receiver)
+                try:
+                    dest = {
+                        "name": f"bench-rest-{next(rounds)}",
+                        "transport": "rest",
+                        "url": receiver.url,
+                        "batch_url": receiver.batch_url,
+                        "batch_size": args.batch,
+                    }
+                    n, s = drain(ledger, tmp, dest, args.scan)
+                    applied = _applied(receiver)
+                    assert applied == n == made, (applied, n, made)
+                    return n / s
+                finally:
+                    if proc is not None:
+                        proc.kill()
+                        proc.wait()
+                    else:
+                        receiver.stop()
+
+            c = alternate(f"REST batch ({args.batch}/request, receiver {args.receiver})",
+                          baseline, lambda: read_backlog(ledger, args.scan), rest,
+                          rounds=args.rounds, unit="events/s")  # fmt: skip
+            print(c.report() + "   (goal >= 10,000 events/s)")
         if "sql" not in skip:
-            table = "wb_bench_" + uuid.uuid4().hex[:8]
             url = args.pg.replace("postgresql://", "postgresql+psycopg://")
             os.environ["WB_BENCH_SQL_URL"] = url
-            dest = {
-                "name": "bench-sql",
-                "transport": "sql",
-                "url_env": "WB_BENCH_SQL_URL",
-                "table": table,
-                "batch_size": args.batch,
-            }
             engine = sa.create_engine(url)
-            try:
+            tables: list[str] = []
+
+            def sql() -> float:
+                table = "wb_bench_" + uuid.uuid4().hex[:8]
+                tables.append(table)
+                dest = {
+                    "name": f"bench-sql-{next(rounds)}",
+                    "transport": "sql",
+                    "url_env": "WB_BENCH_SQL_URL",
+                    "table": table,
+                    "batch_size": args.batch,
+                }
                 n, s = drain(ledger, tmp, dest, args.scan)
                 with engine.connect() as conn:
                     rows = conn.scalar(sa.text(f"SELECT COUNT(*) FROM {table}"))
                 assert rows == n == made, (rows, n, made)
-                rate = n / s
-                print(
-                    f"PostgreSQL table ({args.batch}/insert): {n} events in {s:.2f}s "
-                    f"= {rate:,.0f}/s"
-                )
+                return n / s
+
+            try:
+                c = alternate(f"PostgreSQL table ({args.batch}/insert)", baseline,
+                              lambda: read_backlog(ledger, args.scan), sql,
+                              rounds=args.rounds, unit="events/s")  # fmt: skip
+                print(c.report() + "   (goal >= 10,000 events/s)")
             finally:
                 with engine.begin() as conn:
-                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+                    for table in tables:
+                        conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
                 engine.dispose()
         ledger.close()
+    print(machine.report())
 
 
 if __name__ == "__main__":

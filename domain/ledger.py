@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from domain import commands as c
 from domain.audit import AuditFinding, AuditReport, verify_aggregate, verify_store
 from domain.commands import Command, WorkstationCommand, fingerprint
+from domain.erp_seen import ErpSeen
 from domain.errors import InvalidValueError, OrderNotFoundError
 from domain.executor import CommandExecutor, CommandOutcome, Submission
 from domain.values import Actor, ErpOrder, order_id_for, text, workstation_id_for
@@ -274,6 +275,28 @@ class Ledger(Application[UUID]):
                         self.execute(c.ReceiveErpOrder(o, integration=integ), actor).events
                     )
         return written
+
+    @property
+    def erp_seen(self) -> ErpSeen:
+        """The memory of the ERP's last statement per order (see :mod:`domain.erp_seen`)."""
+        seen: ErpSeen | None = self.__dict__.get("_erp_seen")
+        if seen is None:
+            seen = self.__dict__.setdefault("_erp_seen", ErpSeen(self.recorder))
+        return seen
+
+    def erp_unchanged(self, integration: str, fingerprints: Mapping[str, str]) -> set[str]:
+        """The order numbers (of ``fingerprints``: order number → fingerprint of the ERP's
+        statement) that the ledger last received exactly so and that have recorded nothing
+        since: receiving them again would record nothing."""
+        by_id = {order_id_for(integration, no): no for no in fingerprints}
+        same = self.erp_seen.unchanged({oid: fingerprints[no] for oid, no in by_id.items()})
+        return {by_id[oid] for oid in same}
+
+    def erp_received(self, integration: str, fingerprints: Mapping[str, str]) -> None:
+        """Remember the ERP statements just received (applied, or found unchanged)."""
+        self.erp_seen.remember(
+            {order_id_for(integration, no): fp for no, fp in fingerprints.items()}
+        )
 
     # ------------------------------------------------------------------ queries and audit
 

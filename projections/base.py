@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,13 +107,19 @@ class OrderView(View):
     Snapshots of the orders a batch touches are loaded once (or taken from a memory cache
     that is valid while this process is the only writer), folded, and written back with one
     ``executemany`` per table.
+
+    The cache keeps the ``cache_size`` orders used most recently (least recently used out
+    first, after the batch that used them is written), so a rebuild over many orders holds
+    a bounded number of them, not all.
     """
 
     snapshot_table: str = ""
-    cache_size: int = 50_000
+    cache_size: int = 5_000
 
-    def __init__(self) -> None:
-        self._cache: dict[str, OrderFold] = {}
+    def __init__(self, cache_size: int | None = None) -> None:
+        if cache_size is not None:
+            self.cache_size = cache_size
+        self._cache: OrderedDict[str, OrderFold] = OrderedDict()
 
     def snapshot_ddl(self) -> str:
         return (
@@ -121,14 +128,17 @@ class OrderView(View):
         )
 
     def reset(self) -> None:
-        self._cache = {}
+        self._cache = OrderedDict()
 
     def _load(self, db: Db, keys: list[str]) -> dict[str, OrderFold]:
         cache = self._cache
-        missing = [k for k in keys if k not in cache]
+        missing = []
+        for k in keys:
+            if k in cache:
+                cache.move_to_end(k)
+            else:
+                missing.append(k)
         if missing:
-            if len(cache) + len(missing) > self.cache_size:
-                cache.clear()
             for key, snap in db.query_in(
                 f"SELECT order_key, snap FROM {self.snapshot_table} WHERE order_key IN {{in}}",
                 missing,
@@ -163,6 +173,14 @@ class OrderView(View):
                 "ON CONFLICT (order_key) DO UPDATE SET snap = excluded.snap",
                 [(k, _dumps(s.to_dict())) for k, s in touched.items()],
             )
+        self._evict()
+
+    def _evict(self) -> None:
+        """Drop the least recently used orders beyond ``cache_size``; their state is in the
+        snapshot table already (every batch writes the orders it touched)."""
+        cache = self._cache
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
 
     def on_event(self, item: Logged, snap: OrderFold, change: Change) -> None:
         """Called after each order event is folded into ``snap``, with what else it did."""

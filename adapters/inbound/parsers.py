@@ -9,13 +9,16 @@ read at all yields one error with ``row`` None (or the line where reading failed
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 
 import defusedxml.ElementTree as safe_et
 import openpyxl
-import xmlschema
+import python_calamine
 from defusedxml import DefusedXmlException
 from lxml import etree
 
@@ -400,6 +403,31 @@ def check_zip(source: Source, max_unpacked_bytes: int | None) -> None:
         )
 
 
+def _calamine_cell(value: Any) -> Any:
+    """A cell as openpyxl (data_only) gives it: empty is None, a whole number an int, a date
+    a datetime at midnight; text (leading zeros kept), floats, times and booleans as they are."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, str):
+        return value if value else None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime.combine(value, time())
+    return value
+
+
+def _calamine_sheets(source: Source) -> tuple[list[str], Callable[[str], Iterator[Sequence[Any]]]]:
+    """The workbook read by calamine (Rust): sheet names and a reader of one sheet's rows."""
+    wb = python_calamine.CalamineWorkbook.from_object(
+        io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    )
+
+    def rows(name: str) -> Iterator[Sequence[Any]]:
+        for values in wb.get_sheet_by_name(name).to_python(skip_empty_area=False):
+            yield [_calamine_cell(v) for v in values]
+
+    return list(wb.sheet_names), rows
+
+
 def parse_xlsx(
     source: Source,
     *,
@@ -408,60 +436,81 @@ def parse_xlsx(
     max_rows: int | None = None,
     max_unpacked_bytes: int | None = None,
 ) -> Iterator[Parsed]:
-    """Read the first (or the named) worksheet: row 1 names the columns, one record per row."""
+    """Read the first (or the named) worksheet: row 1 names the columns, one record per row.
+
+    calamine reads the workbook; openpyxl only where calamine cannot (it then names the
+    problem of a workbook that cannot be read at all)."""
     check_zip(source, max_unpacked_bytes)
-    stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
+    wb: Any = None
     try:
-        wb = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        yield _document_error(f"is not a readable Excel workbook (.xlsx): {exc}")
-        return
+        sheetnames, sheet_rows = _calamine_sheets(source)
+    except Exception:  # calamine's errors are its own; openpyxl decides and names them
+        stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
+        try:
+            wb = openpyxl.load_workbook(stream, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            yield _document_error(f"is not a readable Excel workbook (.xlsx): {exc}")
+            return
+        sheetnames = list(wb.sheetnames)
+
+        def sheet_rows(name: str) -> Iterator[Sequence[Any]]:
+            return wb[name].iter_rows(values_only=True)  # type: ignore[no-any-return]
+
     try:
-        if sheet is not None and sheet not in wb.sheetnames:
+        if sheet is not None and sheet not in sheetnames:
             yield _document_error(
-                f"has no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})", field="sheet"
+                f"has no sheet {sheet!r} (sheets: {', '.join(sheetnames)})", field="sheet"
             )
             return
-        ws = wb[sheet] if sheet is not None else wb.worksheets[0]
-        names: list[str] | None = None
-        index: int | None = None
-        count = 0
-        for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-                continue
-            if names is None:
-                names = ["" if v is None else str(v).strip() for v in values]
-                while names and not names[-1]:
-                    names.pop()
-                missing = [i + 1 for i, v in enumerate(names) if not v]
-                dupes = sorted({v for v in names if names.count(v) > 1})
-                if missing or dupes or not names:
-                    why = f"has no name for column(s) {missing}" if missing else f"repeats {dupes}"
-                    yield _document_error(f"the header row {why}", n, "header")
-                    return
-                index = names.index(order_field) if order_field in names else None
-                continue
-            extra = [v for v in values[len(names) :] if v not in (None, "")]
-            if extra:
-                order_no = _at(values, index)
-                yield RowError(
-                    n,
-                    "line",
-                    extra[0],
-                    f"has values beyond the {len(names)} named columns",
-                    order_no or None,
-                )
-                continue
-            count += 1
-            _row_limit(count, max_rows)
-            cells = list(values[: len(names)]) + [None] * (len(names) - len(values))
-            data = {
-                k: (v.strip() if isinstance(v, str) else v)
-                for k, v in zip(names, cells, strict=True)
-            }
-            yield Record(n, data)
+        if not sheetnames:
+            yield _document_error("is not a readable Excel workbook (.xlsx): it has no sheets")
+            return
+        yield from _sheet_records(sheet_rows(sheet if sheet is not None else sheetnames[0]),
+                                  order_field, max_rows)  # fmt: skip
     finally:
-        wb.close()
+        if wb is not None:
+            wb.close()
+
+
+def _sheet_records(
+    rows: Iterator[Sequence[Any]], order_field: str | None, max_rows: int | None
+) -> Iterator[Parsed]:
+    names: list[str] | None = None
+    index: int | None = None
+    count = 0
+    for n, values in enumerate(rows, start=1):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        if names is None:
+            names = ["" if v is None else str(v).strip() for v in values]
+            while names and not names[-1]:
+                names.pop()
+            missing = [i + 1 for i, v in enumerate(names) if not v]
+            dupes = sorted({v for v in names if names.count(v) > 1})
+            if missing or dupes or not names:
+                why = f"has no name for column(s) {missing}" if missing else f"repeats {dupes}"
+                yield _document_error(f"the header row {why}", n, "header")
+                return
+            index = names.index(order_field) if order_field in names else None
+            continue
+        extra = [v for v in values[len(names) :] if v not in (None, "")]
+        if extra:
+            order_no = _at(values, index)
+            yield RowError(
+                n,
+                "line",
+                extra[0],
+                f"has values beyond the {len(names)} named columns",
+                order_no or None,
+            )
+            continue
+        count += 1
+        _row_limit(count, max_rows)
+        cells = list(values[: len(names)]) + [None] * (len(names) - len(values))
+        data = {
+            k: (v.strip() if isinstance(v, str) else v) for k, v in zip(names, cells, strict=True)
+        }
+        yield Record(n, data)
 
 
 # ---------------------------------------------------------------------------- B2MML
@@ -490,22 +539,72 @@ def b2mml_schema_dir() -> Path:
     )
 
 
-@lru_cache(maxsize=4)
-def _schema(directory: str) -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(Path(directory) / B2MML_SCHEMA_FILE), allow="local")
+_SCHEMA_LOCK = threading.Lock()
 
 
-def b2mml_schema(schema_dir: Path | None = None) -> xmlschema.XMLSchema:
-    """The ProductionSchedule schema (loaded once per process; about a second)."""
-    return _schema(str((schema_dir or b2mml_schema_dir()).resolve()))
+@lru_cache(maxsize=8)
+def xml_schema(path: str) -> etree.XMLSchema:
+    """A W3C XML schema compiled by libxml2 (lxml), loaded once per process; its imports
+    and includes are read from beside it, never from the network."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.XMLSchema(etree.parse(path, parser))
 
 
+def schema_errors(schema: etree.XMLSchema, doc: Any) -> list[Any]:
+    """The schema's complaints about ``doc`` (an lxml element or tree), in document order.
+
+    A compiled schema keeps its error log on itself, so one validation at a time."""
+    with _SCHEMA_LOCK:
+        if schema.validate(doc):
+            return []
+        return list(schema.error_log)
+
+
+def schema_reason(entry: Any) -> str:
+    """libxml2's message for one complaint, with the B2MML namespace left out of names."""
+    return str(entry.message).replace(f"{{{B2MML_NS}}}", "")
+
+
+def b2mml_schema(schema_dir: Path | None = None) -> etree.XMLSchema:
+    """The ProductionSchedule schema (loaded once per process)."""
+    folder = (schema_dir or b2mml_schema_dir()).resolve()
+    return xml_schema(str(folder / B2MML_SCHEMA_FILE))
+
+
+def _readable_path(el: Any) -> str:
+    """``/ProductionSchedule/ProductionRequest[2]/Priority``: where an element is."""
+    steps: list[str] = []
+    while el is not None:
+        name = etree.QName(el).localname
+        parent = el.getparent()
+        if parent is not None:
+            same = [c for c in parent if c.tag == el.tag]
+            if len(same) > 1:
+                name += f"[{same.index(el) + 1}]"
+        steps.append(name)
+        el = parent
+    return "/" + "/".join(reversed(steps))
+
+
+@lru_cache(maxsize=256)
 def _q(tag: str) -> str:
     return f"{{{B2MML_NS}}}{tag}"
 
 
+def _first(el: Any, path: tuple[str, ...]) -> Any:
+    """The first element at ``path`` below ``el`` in document order (as ``el.find``), with
+    libxml2 filtering the children by name."""
+    for child in el.iterchildren(_q(path[0])):
+        if len(path) == 1:
+            return child
+        found = _first(child, path[1:])
+        if found is not None:
+            return found
+    return None
+
+
 def _child_text(el: Any, *path: str) -> str:
-    found = el.find("/".join(_q(p) for p in path))
+    found = _first(el, path)
     return (found.text or "").strip() if found is not None else ""
 
 
@@ -649,26 +748,33 @@ def parse_b2mml(
     ProductionRequest that violates it is refused while the others come through.
     """
     data = _read(source)
-    try:
-        safe_et.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        yield _document_error(
-            "is refused: it declares a DTD or entities, which could expand without bound or "
-            f"read other files (XML bomb / external entity protection) [{type(exc).__name__}]"
-        )
-        return
-    except safe_et.ParseError as exc:
-        line = exc.position[0] if getattr(exc, "position", None) else None
-        yield _document_error(f"is not well-formed XML: {exc}", line)
-        return
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        yield _document_error(_libxml_message(exc), exc.lineno)
-        return
+    root: Any = None
+    with contextlib.suppress(etree.XMLSyntaxError):
+        root = etree.fromstring(data, parser)  # entities are never expanded, nothing fetched
+    docinfo = root.getroottree().docinfo if root is not None else None
+    if docinfo is None or docinfo.doctype or docinfo.internalDTD is not None:
+        # A DTD, or not well-formed: defusedxml names what is wrong (a document without a
+        # DTD declares no entities, so it has nothing to refuse there).
+        try:
+            safe_et.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        except DefusedXmlException as exc:
+            yield _document_error(
+                "is refused: it declares a DTD or entities, which could expand without bound or "
+                f"read other files (XML bomb / external entity protection) [{type(exc).__name__}]"
+            )
+            return
+        except safe_et.ParseError as exc:
+            line = exc.position[0] if getattr(exc, "position", None) else None
+            yield _document_error(f"is not well-formed XML: {exc}", line)
+            return
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError as exc:
+            yield _document_error(_libxml_message(exc), exc.lineno)
+            return
     schedules = _schedules(root)
     if not schedules:
         yield _document_error(
@@ -679,13 +785,17 @@ def parse_b2mml(
         return
     schema = b2mml_schema(schema_dir)
     refused: dict[Any, list[RowError]] = {}
-    for err in schema.iter_errors(xmlschema.XMLResource(root, allow="none")):
-        el: Any = err.elem
+    tree = root.getroottree()
+    for err in schema_errors(schema, tree):
+        found = tree.xpath(err.path) if err.path else []
+        el: Any = found[0] if found else root
+        if err.type_name == "SCHEMAV_ELEMENT_CONTENT" and el.getparent() is not None:
+            el = el.getparent()  # an unexpected or missing child: its parent is at fault
         req = el
         while req is not None and req.tag != _q("ProductionRequest"):
             req = req.getparent()
-        line = getattr(el, "sourceline", None)
-        reason = err.reason or err.message
+        line = getattr(el, "sourceline", None) or err.line
+        reason = schema_reason(err)
         if req is None:
             yield _document_error(f"does not conform to the B2MML schema: {reason}", line)
             return
@@ -693,7 +803,7 @@ def parse_b2mml(
         refused.setdefault(req, []).append(
             RowError(
                 line,
-                err.path or "ProductionRequest",
+                _readable_path(el),
                 order_no,
                 f"does not conform to the B2MML schema: {reason}",
                 order_no,
@@ -808,4 +918,7 @@ __all__ = [
     "parse_fixed_width",
     "parse_json_items",
     "parse_xlsx",
+    "schema_errors",
+    "schema_reason",
+    "xml_schema",
 ]

@@ -9,6 +9,7 @@ ledger; ERP values the maps do not cover raise one warning per order and value.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -133,6 +134,7 @@ class _Run:
         self.ledger = ledger
         self.actor = erp_actor(integration.name)
         self.summary = SyncSummary(integration.name)
+        self.received: list[str] = []  # released orders the ledger took (changed or not)
 
     def note(self, kind: str, order_no: str) -> None:
         getattr(self.summary, kind).append(order_no)
@@ -161,6 +163,7 @@ class _Run:
             self.summary.errors.append(f"order {order_no}: {exc}")
             return
         self.note(_classify(outcome), order_no)
+        self.received.append(order_no)
         for ref in mapped.unmapped:
             self.warn(order_no, ref.code, ref.message(order_no), ref.value)
 
@@ -179,6 +182,7 @@ class _Run:
             return
         for mapped in batch:
             self.note("released", mapped.order_no)
+            self.received.append(mapped.order_no)
             for ref in mapped.unmapped:
                 self.warn(mapped.order_no, ref.code, ref.message(mapped.order_no), ref.value)
 
@@ -212,6 +216,13 @@ class _Run:
             )
 
 
+def erp_fingerprint(mapped: MappedOrder) -> str:
+    """What the ERP stated for one released order: its mapped values and unmapped references
+    (a change to either is a change; two spellings of one value at worst cost a full check)."""
+    text = repr((mapped.order, mapped.unmapped))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def apply_batch(
     integration: Integration,
     ledger: Ledger,
@@ -237,6 +248,11 @@ def apply_batch(
     the outcome is the same as without ``bulk``, only faster for a plan of new orders.
     """
     run = _Run(integration, ledger)
+    orders = list(orders)
+    released = [m.order_no for m in orders if m.state == "released"]
+    once = {no for no, k in Counter(released).items() if k == 1}  # twice in a batch: full way
+    prints = {m.order_no: erp_fingerprint(m) for m in orders if m.order_no in once}
+    unchanged = ledger.erp_unchanged(integration.name, prints) if prints else set()
     pending: list[MappedOrder] = []
     row_errors = list(errors)
     run.summary.row_errors.extend(row_errors)
@@ -245,7 +261,9 @@ def apply_batch(
     to_cancel: dict[str, str] = {}
     for mapped in orders:
         seen.add(mapped.order_no)
-        if mapped.state == "released" and bulk:
+        if mapped.state == "released" and mapped.order_no in unchanged:
+            run.note("unchanged", mapped.order_no)  # as received last time, nothing since
+        elif mapped.state == "released" and bulk:
             pending.append(mapped)
             if len(pending) >= BULK_CHUNK:
                 run.receive_new(pending)
@@ -257,6 +275,7 @@ def apply_batch(
         else:
             run.not_released(mapped)
     run.receive_new(pending)
+    ledger.erp_received(integration.name, {no: prints[no] for no in run.received if no in prints})
     for order_no in cancelled:
         seen.add(order_no)
         to_cancel.setdefault(order_no, "cancelled in the ERP")

@@ -19,14 +19,18 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import xmlschema
 from lxml import etree
 
-from adapters.inbound.parsers import B2MML_NS, b2mml_schema_dir
+from adapters.inbound.parsers import (
+    B2MML_NS,
+    b2mml_schema_dir,
+    schema_errors,
+    schema_reason,
+    xml_schema,
+)
 from adapters.writeback.base import Outcome, TransientError, Transport
 from adapters.writeback.config import FilesDestination
 from adapters.writeback.messages import ROW_COLUMNS, Message
@@ -55,11 +59,10 @@ def row_cells(m: Message) -> list[Any]:
     return cells
 
 
-@lru_cache(maxsize=2)
-def performance_schema(directory: str | None = None) -> xmlschema.XMLSchema:
-    """The MESA ProductionPerformance schema (loaded once per process)."""
+def performance_schema(directory: str | None = None) -> etree.XMLSchema:
+    """The MESA ProductionPerformance schema (libxml2, loaded once per process)."""
     folder = Path(directory) if directory else b2mml_schema_dir()
-    return xmlschema.XMLSchema(str(folder / PERFORMANCE_SCHEMA_FILE), allow="local")
+    return xml_schema(str(folder.resolve() / PERFORMANCE_SCHEMA_FILE))
 
 
 def _el(parent: Any, tag: str, text: str | None = None) -> Any:
@@ -161,11 +164,11 @@ def performance_document(messages: Sequence[Message], doc_id: str) -> Any:
     return root
 
 
-def _validation_error(schema: xmlschema.XMLSchema, doc: Any) -> str | None:
-    err = next(iter(schema.iter_errors(doc)), None)
-    if err is None:
+def _validation_error(schema: etree.XMLSchema, doc: Any) -> str | None:
+    errors = schema_errors(schema, doc)
+    if not errors:
         return None
-    return f"B2MML validation: {err.reason or err.message}"[:500]
+    return f"B2MML validation: {schema_reason(errors[0])}"[:500]
 
 
 def write_atomically(path: Path, data: bytes) -> None:

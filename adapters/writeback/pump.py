@@ -549,6 +549,10 @@ class _RetryState:
     attempt_number: int
 
 
+# After a NOTIFY wake-up the pump waits this long before its pass (commits coalesce).
+WAKE_COALESCE_SECONDS = 0.05
+
+
 class Pump:
     """Runs every configured destination (or the named ones) of the plant."""
 
@@ -623,16 +627,55 @@ class Pump:
         self._wake.set()
 
     def run_forever(self, stop: threading.Event, poll: float | None = None) -> None:
-        """Follow the ledger until ``stop`` is set: deliver as events arrive, retry on a timer."""
+        """Follow the ledger until ``stop`` is set: deliver as events arrive, retry on a timer.
+
+        On PostgreSQL a LISTEN connection wakes the pump as soon as the ledger commits
+        events (see :meth:`_listen`); the poll stays as the watchdog and is all SQLite has."""
         interval = poll or min((p.outbound.poll_seconds for p in self.pumps.values()), default=1.0)
+        listening = threading.Thread(
+            target=self._listen, args=(stop,), name="writeback-listen", daemon=True
+        )
+        if self.store.is_postgres:
+            listening.start()
+        try:
+            while not stop.is_set():
+                self._wake.clear()  # before the pass: a commit during it wakes the next one
+                try:
+                    self.run_once()
+                except Exception:
+                    log.exception("writeback pass failed")
+                    self.state.reset()
+                if self._wake.wait(interval) and not stop.is_set():
+                    # Woken by a commit: let the commits of the next moment join this pass,
+                    # so a busy floor gives batches, not one request per event.
+                    stop.wait(WAKE_COALESCE_SECONDS)
+        finally:
+            self._wake.set()
+            if listening.is_alive():
+                listening.join(timeout=2)
+
+    def _listen(self, stop: threading.Event) -> None:
+        """Wake the pump on every NOTIFY of the ledger's channel; reopen a lost connection."""
+        backoff = 0.5
         while not stop.is_set():
             try:
-                self.run_once()
-            except Exception:
-                log.exception("writeback pass failed")
-                self.state.reset()
-            self._wake.wait(interval)
-            self._wake.clear()
+                listener = self.store.listener()
+            except Exception as exc:
+                log.warning("writeback cannot LISTEN (%s); polling until it works", exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if listener is None:
+                return
+            backoff = 0.5
+            try:
+                while not stop.is_set():
+                    if listener.wait(0.5):
+                        self._wake.set()
+            except Exception as exc:
+                log.warning("writeback listening connection lost (%s); the poll goes on", exc)
+            finally:
+                listener.close()
 
     def close(self) -> None:
         for pump in self.pumps.values():
