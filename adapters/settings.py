@@ -56,9 +56,8 @@ def store_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment for the configured store."""
     url = settings.database_url.get_secret_value()
     parts = urlsplit(url)
+    # "0" means no cache at all (the Ledger drops the library's repository cache).
     env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
-    if settings.aggregate_cache_size == 0:
-        env.pop("AGGREGATE_CACHE_MAXSIZE")
     if parts.scheme == "sqlite":
         path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
         if not path:
@@ -106,4 +105,6 @@ def own_database(settings: Settings, *, connect_timeout: int = 5) -> Database:
         settings.database_url.get_secret_value(),
         lock_timeout=settings.sqlite_lock_timeout,
         connect_timeout=connect_timeout,
+        pool_size=settings.pg_pool_size,
+        max_overflow=settings.pg_max_overflow,
     )

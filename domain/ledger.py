@@ -118,6 +118,9 @@ class Ledger(Application[UUID]):
         """``locate(ledger, order_no)``: the integrations holding an order number, asked when
         a command names no integration and the default integration has no such order."""
         super().__init__(env)
+        if self.env.get("AGGREGATE_CACHE_MAXSIZE") == "0":
+            # The library reads 0 as "unbounded"; floorledger's 0 means no cache at all.
+            self.repository.cache = None
         self.default_integration = default_integration
         self._locate = locate
         self.executor = CommandExecutor(self)

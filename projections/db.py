@@ -212,6 +212,7 @@ class Database:
         lock_timeout: float = 10.0,
         connect_timeout: int = 5,
         pool_size: int = 5,
+        max_overflow: int = 10,
     ) -> None:
         scheme = urlsplit(url).scheme
         self.lock_timeout = lock_timeout
@@ -256,7 +257,10 @@ class Database:
                 sa_url,
                 pool_pre_ping=True,
                 pool_size=pool_size,
-                max_overflow=-1,
+                # Bounded: a burst of requests waits for a connection rather than opening
+                # one each until the server refuses everyone ("too many clients").
+                max_overflow=max_overflow,
+                pool_timeout=30,
                 connect_args={
                     "connect_timeout": max(1, int(connect_timeout)),
                     "options": f"-c search_path={self.schema}",

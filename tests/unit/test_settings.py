@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from adapters.settings import Settings, store_env
+from adapters.settings import Settings, build_ledger, store_env
 
 
 def test_the_password_is_hidden_wherever_the_url_is_shown() -> None:
@@ -38,3 +40,19 @@ def test_a_postgres_url_becomes_the_event_store_settings() -> None:
 def test_an_unsupported_scheme_is_refused_naming_the_variable_and_the_scheme() -> None:
     with pytest.raises(ValidationError, match="FLOORLEDGER_DATABASE_URL scheme 'mysql'"):
         Settings(database_url="mysql://x@y/z")  # type: ignore[arg-type]
+
+
+def test_an_aggregate_cache_size_of_zero_turns_the_cache_off(tmp_path: Path) -> None:
+    """FLOORLEDGER_AGGREGATE_CACHE_SIZE=0 keeps no order in memory between commands."""
+    off = build_ledger(
+        Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", aggregate_cache_size=0)
+    )
+    small = build_ledger(
+        Settings(database_url=f"sqlite:///{tmp_path / 'b.db'}", aggregate_cache_size=3)
+    )
+    try:
+        assert off.repository.cache is None
+        assert small.repository.cache is not None and small.repository.cache.maxsize == 3
+    finally:
+        off.close()
+        small.close()
