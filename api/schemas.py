@@ -45,6 +45,7 @@ def text_field(max_length: int, *, min_length: int = 0, description: str = "") -
 Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Day = Annotated[date, AfterValidator(_date_in_range)]
 Quantity = Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), allow_inf_nan=False)]
+Factor = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False)]
 Measured = Annotated[Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), allow_inf_nan=False)]
 ReasonCode = Annotated[str, text_field(60, min_length=1)]
 
@@ -155,8 +156,8 @@ class ErpOrderCreate(StrictModel):
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     work_centre: Annotated[str, text_field(60)] = ""
     routing: list[ErpOperationCreate] = Field(default_factory=list, max_length=500)
-    unit_factors: dict[Annotated[str, text_field(20, min_length=1)], Quantity] = Field(
-        default_factory=dict, max_length=50
+    unit_factors: dict[Annotated[str, text_field(20, min_length=1)], Factor] = Field(
+        default_factory=dict, max_length=50, description="1 <unit> = factor order units (> 0)"
     )
 
     def to_domain(self) -> ErpOrder:

@@ -106,7 +106,7 @@ def report_script_xlsx(caller: AnyCaller, reader: FreshReader, filters: Filters)
 
 
 @router.post(
-    "/{order_no}/rows/{row_id}/keyed",
+    "/{order_no:path}/rows/{row_id}/keyed",
     response_model=CommandPublic,
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
