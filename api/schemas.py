@@ -67,14 +67,26 @@ class CommandBody(StrictModel):
 # ---------------------------------------------------------------------- floor actions
 
 
-class OperationEventCreate(CommandBody):
-    """When it happened on the floor (default: now)."""
+def example(**fields: Any) -> ConfigDict:
+    """A body's example for the API documentation's "try it out": without ``at``, which
+    Swagger would otherwise pre-fill with the page's load time and so back-date the event."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [fields]})
 
-    at: Moment | None = Field(default=None, description="when it happened, with a time zone")
+
+class OperationEventCreate(CommandBody):
+    """When it happened on the floor (leave ``at`` out for now)."""
+
+    model_config = example()
+
+    at: Moment | None = Field(
+        default=None, description="when it happened, with a time zone (leave out for now)"
+    )
 
 
 class PauseCreate(OperationEventCreate):
     """A pause with its stop reason."""
+
+    model_config = example(reason_code="BREAKDOWN")
 
     reason_code: ReasonCode = Field(description="stop reason code")
 
@@ -82,10 +94,12 @@ class PauseCreate(OperationEventCreate):
 class QuantityReportCreate(OperationEventCreate):
     """Good, scrap (with a reason) and rework quantities of an operation."""
 
+    model_config = example(good="5")
+
     good: Quantity = Decimal(0)
     scrap: Quantity = Decimal(0)
     scrap_reason: Annotated[str, text_field(60)] | None = Field(
-        default=None, description="required when scrap > 0"
+        default=None, description="required when scrap is more than 0"
     )
     rework: Quantity = Decimal(0)
     unit: Annotated[str, text_field(20, min_length=1)] | None = Field(
@@ -95,6 +109,8 @@ class QuantityReportCreate(OperationEventCreate):
 
 class ResultCreate(OperationEventCreate):
     """A quality result, a serial or a batch number."""
+
+    model_config = example(passed=True)
 
     passed: bool | None = None
     characteristic: Annotated[str, text_field(120)] = ""

@@ -49,8 +49,9 @@ def test_start_resume_and_complete_without_a_body_mean_now_with_no_note(api: Api
     assert api.post("olga", f"{base}/pause", {"reason_code": "X"}).status_code == 200
     assert api.client.post(f"{base}/resume", headers=h).status_code == 200
     assert api.client.post(f"{base}/complete", headers=h).status_code == 200
-    assert api.client.post("/orders/WO-1/complete", headers=h).status_code == 200
-    state = api.get("olga", "/orders/WO-1/status").json()
+    done = api.client.post("/orders/WO-1/complete", headers=h)
+    assert done.status_code == 200
+    state = api.get("olga", "/orders/WO-1/status", wait_for_position=done.json()["position"]).json()
     assert state["state"] == "completed"
 
 
