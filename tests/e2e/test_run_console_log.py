@@ -1,4 +1,5 @@
-"""`floorledger run` logs what its workers do, one line each, and is quiet when idle (#18)."""
+"""`floorledger run` logs what its workers do, one line each, and is quiet when idle; the
+README's API step works on it as printed (#18)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import httpx
 from tests.e2e.test_main_job import ROOT, free_port, wait_for
 
 
-def test_run_logs_each_release_and_conflict_and_not_the_idle_passes(tmp_path: Path) -> None:
+def test_run_logs_each_release_and_conflict_and_the_readme_api_step_works_as_printed(
+    tmp_path: Path,
+) -> None:
     shutil.copytree(ROOT / "examples" / "file-drop", tmp_path / "examples" / "file-drop")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORLEDGER_")}
@@ -31,10 +34,10 @@ def test_run_logs_each_release_and_conflict_and_not_the_idle_passes(tmp_path: Pa
         secret = re.search(r"operator\s+Bearer (\S+)", out.read_text())
         assert secret is not None
         auth = {"Authorization": f"Bearer {secret.group(1)}"}
-        started = httpx.post(
-            f"http://127.0.0.1:{port}/orders/WO-2001/operations/10/start?integration=erp-csv",
-            headers=auth,
-        )
+        # the README's API step, as printed (no body: Swagger's "Try it out" may send none)
+        readme_step = re.search(r"`POST (/orders/\S+/start\S*)`", (ROOT / "README.md").read_text())
+        assert readme_step is not None
+        started = httpx.post(f"http://127.0.0.1:{port}{readme_step.group(1)}", headers=auth)
         assert started.status_code == 200, started.text
         # the ERP lowers the quantity of the started order: a conflict, logged
         plan = tmp_path / "var" / "erp" / "in-csv" / "change.csv"
