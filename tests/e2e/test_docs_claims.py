@@ -103,3 +103,13 @@ def test_the_plan_lists_completed_operations_of_open_orders_too(api: Api) -> Non
     pos = api.post("olga", f"{OP10}/complete").json()["position"]
     entries = api.get("olga", "/work-centres/LATHE-1/plan", wait_for_position=pos).json()["entries"]
     assert [(e["op_id"], e["op_state"]) for e in entries] == [("10", "completed")]
+
+
+def test_plan_help_says_completed_operations_are_listed_too() -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    result = CliRunner().invoke(app, ["plan", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "completed ones too" in result.output
