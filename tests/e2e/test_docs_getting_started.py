@@ -142,3 +142,12 @@ def test_the_documented_sync_output_is_what_sync_once_prints(
     shown = next(body for lang, body in blocks if lang == "" and "released, 0 changed" in body)
     for line in shown.strip().splitlines():
         assert line in stdout, line
+
+
+def test_the_report_script_of_the_mode_d_examples_holds_only_its_header_as_documented(
+    by_hand: tuple[Path, str, list[tuple[str, str]]],
+) -> None:
+    folder, _stdout, blocks = by_hand
+    assert "holds only its header line" in "\n".join(body for _, body in blocks)
+    lines = (folder / "report-script.csv").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("row_id")
