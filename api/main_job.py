@@ -68,6 +68,20 @@ class MainJob:
             ledger.close()
 
 
+def log_to_console(level: int = logging.INFO) -> None:
+    """The workers' lines (``floorledger.*``: releases, changes, conflicts raised, orders
+    parked and retried) on the console, one line each, with the time and the worker."""
+    root = logging.getLogger("floorledger")
+    if any(getattr(h, "_floorledger_console", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
+    handler._floorledger_console = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
 def _logged(fn: Callable[[], None]) -> Callable[[], None]:
     def run() -> None:
         try:

@@ -150,12 +150,16 @@ async def _validation(request: Request, exc: Exception) -> Response:
         loc = [str(p) for p in e.get("loc", ())]
         location = loc[0] if loc else "body"
         name = ".".join(loc[1:]) or location
+        value, message = e.get("input"), str(e.get("msg", "invalid"))
+        if e.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+            at = f" (at character {loc[1]})" if len(loc) > 1 else ""
+            name, value, message = "body", None, f"is not valid JSON{at}"
         errors.append(
             {
                 "field": _safe(name),
                 "location": location,
-                "value": _safe(e.get("input")),
-                "message": _safe(str(e.get("msg", "invalid"))),
+                "value": _safe(value),
+                "message": _safe(message),
             }
         )
     first = errors[0] if errors else {"field": "body", "value": None, "message": "invalid"}

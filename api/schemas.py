@@ -45,6 +45,7 @@ def text_field(max_length: int, *, min_length: int = 0, description: str = "") -
 Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Day = Annotated[date, AfterValidator(_date_in_range)]
 Quantity = Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), allow_inf_nan=False)]
+Factor = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False)]
 Measured = Annotated[Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), allow_inf_nan=False)]
 ReasonCode = Annotated[str, text_field(60, min_length=1)]
 
@@ -66,14 +67,26 @@ class CommandBody(StrictModel):
 # ---------------------------------------------------------------------- floor actions
 
 
-class OperationEventCreate(CommandBody):
-    """When it happened on the floor (default: now)."""
+def example(**fields: Any) -> ConfigDict:
+    """A body's example for the API documentation's "try it out": without ``at``, which
+    Swagger would otherwise pre-fill with the page's load time and so back-date the event."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [fields]})
 
-    at: Moment | None = Field(default=None, description="when it happened, with a time zone")
+
+class OperationEventCreate(CommandBody):
+    """When it happened on the floor (leave ``at`` out for now)."""
+
+    model_config = example()
+
+    at: Moment | None = Field(
+        default=None, description="when it happened, with a time zone (leave out for now)"
+    )
 
 
 class PauseCreate(OperationEventCreate):
     """A pause with its stop reason."""
+
+    model_config = example(reason_code="BREAKDOWN")
 
     reason_code: ReasonCode = Field(description="stop reason code")
 
@@ -81,10 +94,12 @@ class PauseCreate(OperationEventCreate):
 class QuantityReportCreate(OperationEventCreate):
     """Good, scrap (with a reason) and rework quantities of an operation."""
 
+    model_config = example(good="5")
+
     good: Quantity = Decimal(0)
     scrap: Quantity = Decimal(0)
     scrap_reason: Annotated[str, text_field(60)] | None = Field(
-        default=None, description="required when scrap > 0"
+        default=None, description="required when scrap is more than 0"
     )
     rework: Quantity = Decimal(0)
     unit: Annotated[str, text_field(20, min_length=1)] | None = Field(
@@ -94,6 +109,8 @@ class QuantityReportCreate(OperationEventCreate):
 
 class ResultCreate(OperationEventCreate):
     """A quality result, a serial or a batch number."""
+
+    model_config = example(passed=True)
 
     passed: bool | None = None
     characteristic: Annotated[str, text_field(120)] = ""
@@ -155,8 +172,8 @@ class ErpOrderCreate(StrictModel):
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     work_centre: Annotated[str, text_field(60)] = ""
     routing: list[ErpOperationCreate] = Field(default_factory=list, max_length=500)
-    unit_factors: dict[Annotated[str, text_field(20, min_length=1)], Quantity] = Field(
-        default_factory=dict, max_length=50
+    unit_factors: dict[Annotated[str, text_field(20, min_length=1)], Factor] = Field(
+        default_factory=dict, max_length=50, description="1 <unit> = factor order units (> 0)"
     )
 
     def to_domain(self) -> ErpOrder:

@@ -16,7 +16,8 @@ class InvalidValueError(DomainError):
         self.field = field
         self.value = value
         self.reason = reason
-        super().__init__(f"{field}: {value!r} {reason}")
+        shown = f"{field} {reason}" if value is None else f"{field}: {value!r} {reason}"
+        super().__init__(shown)
 
 
 class OrderNotFoundError(DomainError):

@@ -44,6 +44,7 @@ W_UNKNOWN_OPERATION = "unknown_operation"
 W_OVER_QUANTITY = "over_quantity"
 W_ORDER_CANCELLED = "order_cancelled"
 W_ORDER_COMPLETED = "order_completed"
+W_ERP_QUANTITY_PENDING = "erp_quantity_pending"
 # Warning codes raised by adapters that the relevance rules know about.
 W_NOT_RELEASED = "not_released_in_erp"
 W_RELEASED_AGAIN = "released_in_erp"
@@ -405,7 +406,9 @@ class OrderFold:
 
         - the order was completed on the floor: every warning on it;
         - the order was cancelled: every warning except order_cancelled ones;
-        - order_cancelled: the ERP reinstated the order;
+        - order_cancelled: the ERP reinstated the order, or a supervisor kept the floor's
+          status when the ERP's cancellation was pending;
+        - erp_quantity_pending: the ERP's quantity change is no longer open;
         - unknown_operation: the routing now holds the operation;
         - over_quantity: the order quantity now covers the good quantity reported;
         - writeback_parked stays whatever the order's state does, until a supervisor's
@@ -421,6 +424,15 @@ class OrderFold:
                 return "order cancelled"
             if before == OrderState.CANCELLED and code == W_ORDER_CANCELLED:
                 return "order reinstated"
+        cancellation_open = "status" in self.conflicts
+        if (
+            code == W_ORDER_CANCELLED
+            and self.state != OrderState.CANCELLED
+            and not cancellation_open
+        ):
+            return "cancellation not accepted"
+        if code == W_ERP_QUANTITY_PENDING and "quantity" not in self.conflicts:
+            return "ERP quantity change settled"
         if code == W_UNKNOWN_OPERATION and reference in self.routing_ids():
             return "operation now in the routing"
         if code == W_OVER_QUANTITY:

@@ -167,9 +167,13 @@ def quantity(field_name: str, value: Any) -> Decimal:
 
 
 def factor(field_name: str, value: Any) -> Decimal:
-    """A unit conversion factor: 0 ≤ f < 10^12, at most 12 decimal places."""
+    """A unit conversion factor: 0 < f < 10^12, at most 12 decimal places (a factor of 0
+    would record every report in that unit as 0)."""
     d = _as_decimal(field_name, value)
-    return canonical(in_range(field_name, d, value, places=FACTOR_PLACES))
+    checked = in_range(field_name, d, value, places=FACTOR_PLACES)
+    if checked == 0:
+        raise InvalidValueError(field_name, value, "must be more than 0")
+    return canonical(checked)
 
 
 def canonical(d: Decimal) -> Decimal:

@@ -19,6 +19,7 @@ from domain.errors import (
     RowNotFoundError,
 )
 from domain.state import (
+    W_ERP_QUANTITY_PENDING,
     W_ORDER_CANCELLED,
     W_ORDER_COMPLETED,
     W_OVER_QUANTITY,
@@ -67,6 +68,8 @@ MAX_CLOCK_SKEW = timedelta(hours=1)
 
 
 def _tz_aware(field_name: str, value: datetime | None, now: datetime) -> datetime:
+    # the commands' and the API's name for when it happened on the floor is ``at``
+    field_name = "at" if field_name == "occurred_at" else field_name
     if value is None:
         return now
     if not isinstance(value, datetime):
@@ -588,10 +591,19 @@ class WorkOrder(ChainedAggregate):
     # ---------------------------------------------------------------- floor commands
 
     def _floor_warnings(self, op_id: str | None, actor: Actor, *, completing: bool = False) -> None:
+        pending = self.conflicts.get("status")
         if self.state == OrderState.CANCELLED:
             self.raise_warning(
                 W_ORDER_CANCELLED,
                 f"order {self.order_no} is cancelled; the floor action was recorded anyway",
+                self.order_no,
+                actor,
+            )
+        elif pending is not None and pending.erp_value == "cancelled":
+            self.raise_warning(
+                W_ORDER_CANCELLED,
+                f"order {self.order_no} was cancelled in the ERP (a supervisor is reviewing "
+                "it); the floor action was recorded anyway",
                 self.order_no,
                 actor,
             )
@@ -602,6 +614,15 @@ class WorkOrder(ChainedAggregate):
                 self.order_no,
                 actor,
             )
+        quantity_change = self.conflicts.get("quantity")
+        if quantity_change is not None and self._reported_quantities():
+            self.raise_warning(
+                W_ERP_QUANTITY_PENDING,
+                f"the ERP changed the quantity to {quantity_change.erp_value} — a supervisor "
+                "is reviewing it",
+                "quantity",
+                actor,
+            )
         if op_id is not None and op_id not in self.routing_ids():
             self.raise_warning(
                 W_UNKNOWN_OPERATION,
@@ -609,6 +630,12 @@ class WorkOrder(ChainedAggregate):
                 op_id,
                 actor,
             )
+
+    def _reported_quantities(self) -> bool:
+        """Whether the floor action just recorded reports quantities (a quantity report or
+        a report for the ERP), so the operator is told of a pending ERP quantity change."""
+        last = self.pending_events[-1] if self.pending_events else None
+        return isinstance(last, self.QuantityReported | self.ReportSubmitted)
 
     def _op_id(self, op_id: str) -> str:
         return text("operation", op_id, max_len=60)
@@ -668,7 +695,9 @@ class WorkOrder(ChainedAggregate):
             raise InvalidValueError("good", good, "and scrap and rework are all zero")
         reason = text("scrap_reason", scrap_reason, required=False, max_len=60) or None
         if s > 0 and reason is None:
-            raise InvalidValueError("scrap_reason", scrap_reason, "is required when scrap > 0")
+            raise InvalidValueError(
+                "scrap_reason", scrap_reason, "is required when scrap is more than 0"
+            )
         reported_unit = text("unit", unit, max_len=20) if unit is not None else self.unit
         factor = unit_factor(reported_unit, self.unit, self.unit_factors)
         if factor is None:
@@ -860,6 +889,7 @@ __all__ = [
     "ERP_FIELDS",
     "MAX_CLOCK_SKEW",
     "ORDER_EVENT_TOPICS",
+    "W_ERP_QUANTITY_PENDING",
     "W_ORDER_CANCELLED",
     "W_ORDER_COMPLETED",
     "W_OVER_QUANTITY",

@@ -1,4 +1,5 @@
-"""The report script (modes C and E): one row per submitted report and per completed operation,
+"""The report script (integrations in modes C and E only; the reader leaves out the others'
+rows): one row per submitted report and per completed operation,
 for keying into the ERP by hand; each row shows whether it has been keyed."""
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class ScriptFilter:
     since: str | None = None  # recorded at or after (ISO-8601)
     until: str | None = None  # recorded before (ISO-8601)
     kinds: tuple[str, ...] = field(default=("report", "operation"))
+    # integrations whose rows are not keyed by hand (their mode is not C or E)
+    excluded_integrations: tuple[str, ...] = ()
     limit: int = 10_000
     offset: int = 0
 
@@ -196,6 +199,9 @@ def report_script(db: Db, filters: ScriptFilter | None = None) -> list[ScriptRow
     if f.until is not None:
         where.append("recorded_at < ?")
         params.append(f.until)
+    if f.excluded_integrations:
+        where.append("integration NOT IN (" + ",".join("?" * len(f.excluded_integrations)) + ")")
+        params.extend(f.excluded_integrations)
     if tuple(f.kinds) != ("report", "operation"):
         where.append("kind IN (" + ",".join("?" * len(f.kinds)) + ")")
         params.extend(f.kinds)

@@ -56,9 +56,25 @@ def _transient(exc: BaseException) -> bool:
     return not isinstance(exc, ConfigError | ValueError | TypeError | AttributeError)
 
 
+# What a pass did to an order, one log line each (unchanged orders are not logged).
+_OUTCOMES = (
+    ("released", "released"),
+    ("changed", "changed by the ERP"),
+    ("conflicts", "conflict raised (a supervisor decides)"),
+    ("cancelled", "cancelled by the ERP"),
+)
+
+
 def log_summary(summary: SyncSummary) -> None:
-    """Log one pass: the counts at info, each warning and error at warning level."""
-    log.info("sync %s", summary.line())
+    """Log one pass: each release, change, conflict raised and cancellation on its own info
+    line, then the counts; each warning and error at warning level. A pass that found
+    nothing new logs its counts at debug level only (an idle worker is quiet)."""
+    busy = any(getattr(summary, name) for name, _ in _OUTCOMES)
+    busy = busy or bool(summary.not_released or summary.warnings or summary.errors)
+    for name, what in _OUTCOMES:
+        for order_no in getattr(summary, name):
+            log.info("sync %s: order %s %s", summary.integration, order_no, what)
+    log.log(logging.INFO if busy else logging.DEBUG, "sync %s", summary.line())
     for order_no, reason in summary.reasons.items():
         log.info("sync %s: order %s not released: %s", summary.integration, order_no, reason)
     for w in summary.warnings:

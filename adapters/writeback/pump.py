@@ -457,6 +457,7 @@ class DestinationPump:
         for p in self.state.parked(self.name):
             if p.warned:
                 continue
+            log.warning("%s: order %s parked: %s", self.name, p.order_no, one_line(p.reason, 300))
             self.ledger.execute(
                 RaiseWarning(
                     p.order_no,
@@ -479,6 +480,7 @@ class DestinationPump:
                 self._resume(p)
 
     def _resume(self, p: Parked) -> None:
+        log.info("%s: order %s: supervisor's %s carried out", self.name, p.order_no, p.decision)
         held = [Message.loads(text) for _, _, text in self.state.held(self.name, p.order_key)]
         todo = ([Message.loads(p.message)] if p.decision == RETRY else []) + held
         done = self.deliver(todo, set()) if todo else Delivery()

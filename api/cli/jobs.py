@@ -19,6 +19,7 @@ from api.main_job import (
     MainJob,
     demo_operator_for,
     load,
+    log_to_console,
     operator_token,
     prepare_folders,
     resolve_config,
@@ -128,6 +129,7 @@ def run(
         "\nCtrl-C stops everything.\n",
         soft_wrap=True,
     )
+    log_to_console()
     try:
         uvicorn.run(
             create_app(settings), host=host, port=port, log_level="warning",

@@ -11,9 +11,11 @@ from typing import Annotated
 
 import typer
 
+from adapters.config import ConfigError
 from api.cli.console import console, err
 from api.cli.lookup import require_integration
 from api.cli.store import open_views
+from api.routes.script import not_keyed_by_hand
 from projections import ScriptFilter, ScriptRow
 from projections.export import write_csv, write_xlsx
 
@@ -46,8 +48,17 @@ def report_script(
     with open_views() as (ledger, _runner, reader):
         if integration is not None:
             require_integration(ledger, integration)
+        try:
+            excluded = not_keyed_by_hand()
+        except ConfigError as exc:
+            err.print(f"[red]refused:[/red] the integration configuration is unusable: {exc}")
+            raise typer.Exit(2) from None
         rows = reader.report_script(
-            ScriptFilter(integration=integration, keyed=False if unkeyed else None)
+            ScriptFilter(
+                integration=integration,
+                keyed=False if unkeyed else None,
+                excluded_integrations=excluded,
+            )
         )
     if to_stdout:
         n = _to_stdout(rows, fmt)

@@ -102,7 +102,8 @@ def plan(
     work_centre: Annotated[str, typer.Argument(help="Work centre / measuring point.")],
     integration: Annotated[str | None, typer.Option(help="Only this integration.")] = None,
 ) -> None:
-    """The plan of a work centre: open orders and their operations there, by due date."""
+    """The plan of a work centre: orders not completed or cancelled and all their operations
+    there (completed ones too, with their state), by due date."""
     with open_views() as (ledger, _runner, reader):
         if integration is not None:
             require_integration(ledger, integration)

@@ -33,7 +33,7 @@ def _answered_integration(ledger: LedgerDep, order_no: str, integration: str | N
     return ledger.resolve_integration(order_no, None) or str(ledger.default_integration)
 
 
-@router.get("/{order_no}/history", response_model=HistoryPagePublic)
+@router.get("/{order_no:path}/history", response_model=HistoryPagePublic)
 def order_history(
     order_no: OrderNo,
     caller: AuditorCaller,
@@ -58,7 +58,7 @@ def order_history(
     )
 
 
-@router.get("/{order_no}/verification", response_model=VerificationPublic)
+@router.get("/{order_no:path}/verification", response_model=VerificationPublic)
 def verify_order(
     order_no: OrderNo,
     caller: AuditorCaller,

@@ -51,7 +51,7 @@ def list_conflicts(
 
 
 @router.post(
-    "/{order_no}/{field}/resolution",
+    "/{order_no:path}/{field}/resolution",
     response_model=CommandPublic,
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )

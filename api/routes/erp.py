@@ -37,7 +37,7 @@ def push_erp_order(
     return recorder.execute(command, _from_erp(recorder, ledger, integration))
 
 
-@router.post("/{order_no}/cancellation", response_model=CommandPublic)
+@router.post("/{order_no:path}/cancellation", response_model=CommandPublic)
 def push_erp_cancellation(
     order_no: OrderNo,
     body: ErpCancellationCreate,

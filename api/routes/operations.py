@@ -31,7 +31,7 @@ from domain.commands import (
 )
 
 router = APIRouter(
-    prefix="/orders/{order_no}/operations/{op_id}",
+    prefix="/orders/{order_no:path}/operations/{op_id}",
     tags=["floor"],
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
@@ -61,19 +61,29 @@ def _floor_action(path: str, body_type: FloorBody, command: type[OrderCommand], 
     reasons: Callable[[Any], tuple[str, list[str]]] | None = reason_codes_of(command)
 
     def action(
-        body: CommandBody, target: Target, recorder: RecorderDep, request: Request
+        target: Target, recorder: RecorderDep, request: Request, body: CommandBody | None = None
     ) -> CommandPublic:
-        cmd = target.command(body, command)
+        cmd = target.command(body or body_type(), command)
         out = recorder.execute(cmd)
         if reasons is None:
             return out
         kind, codes = reasons(cmd)
         return warn_unknown_reasons(request, recorder, out, kind, codes)
 
-    action.__annotations__["body"] = body_type  # what FastAPI validates the request with
+    # What FastAPI validates the request with; a body with no required field may be left
+    # out (no body, or ``{}``, means "now, no note").
+    if _all_optional(body_type):
+        action.__annotations__["body"] = body_type | None
+    else:
+        action.__annotations__["body"] = body_type
+        action.__defaults__ = None
     action.__name__ = action.__qualname__ = _snake(command.__name__)
     action.__doc__ = doc
     router.post(f"/{path}", response_model=CommandPublic)(action)
+
+
+def _all_optional(body_type: FloorBody) -> bool:
+    return body_type is OperationEventCreate
 
 
 def _snake(name: str) -> str:

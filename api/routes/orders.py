@@ -26,7 +26,7 @@ router = APIRouter(
 )
 
 
-@router.get("/{order_no}/status", response_model=OrderStatus)
+@router.get("/{order_no:path}/status", response_model=OrderStatus)
 def order_status(
     order_no: OrderNo,
     caller: AnyCaller,
@@ -46,15 +46,15 @@ def order_status(
 
 
 @router.post(
-    "/{order_no}/complete",
+    "/{order_no:path}/complete",
     response_model=CommandPublic,
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 def complete_order(
     order_no: OrderNo,
-    body: OperationEventCreate,
     caller: FloorCaller,
     recorder: RecorderDep,
+    body: OperationEventCreate | None = None,
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
     """The floor completes the whole order (operators scoped to one work centre may not)."""
@@ -66,4 +66,4 @@ def complete_order(
             value=order_no,
         )
     target = {"order_no": order_no.strip(), "integration": integration}
-    return recorder.execute(body.to_command(CompleteOrder, **target))
+    return recorder.execute((body or OperationEventCreate()).to_command(CompleteOrder, **target))

@@ -1,13 +1,16 @@
-"""The report script (modes C and E): rows to key into the ERP by hand, and marking them keyed."""
+"""The report script (integrations in modes C and E only): rows to key into the ERP by hand,
+and marking them keyed."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import Response
 
+from adapters.config import CONFIG_ENV, ConfigError, load_config
 from api.deps import (
     NON_BLANK,
     AnyCaller,
@@ -34,6 +37,24 @@ RowId = Annotated[
 ]
 
 
+def not_keyed_by_hand() -> tuple[str, ...]:
+    """The integrations of ``$FLOORLEDGER_CONFIG`` whose rows the report script leaves out:
+    those not in mode C or E (mode D writes back by itself, so keying its rows by hand would
+    enter them twice; A and B send nothing). Rows of integrations the file does not name are
+    kept. Raises ConfigError when the file is unusable."""
+    if not os.environ.get(CONFIG_ENV):
+        return ()
+    config = load_config()
+    return tuple(i.name for i in config.integrations if i.mode not in ("C", "E"))
+
+
+def _excluded() -> tuple[str, ...]:
+    try:
+        return not_keyed_by_hand()
+    except ConfigError as exc:
+        raise HTTPException(503, f"the integration configuration is unusable: {exc}") from None
+
+
 def script_filter(
     integration: IntegrationQuery = None,
     order_no: FilterText = None,
@@ -56,6 +77,7 @@ def script_filter(
         since=since.astimezone(UTC).isoformat(timespec="microseconds") if since else None,
         until=until.astimezone(UTC).isoformat(timespec="microseconds") if until else None,
         kinds=(kind,) if kind else ("report", "operation"),
+        excluded_integrations=_excluded(),
         limit=limit,
         offset=offset,
     )
@@ -106,7 +128,7 @@ def report_script_xlsx(caller: AnyCaller, reader: FreshReader, filters: Filters)
 
 
 @router.post(
-    "/{order_no}/rows/{row_id}/keyed",
+    "/{order_no:path}/rows/{row_id}/keyed",
     response_model=CommandPublic,
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )

@@ -17,11 +17,13 @@ from api.deps import (
     IntegrationQuery,
     LedgerDep,
     OrderNo,
+    Principal,
     RecorderDep,
     SupervisorCaller,
 )
-from api.problems import problem_responses
+from api.problems import PermissionDeniedError, problem_responses
 from api.schemas import CommandPublic
+from domain import Ledger
 
 router = APIRouter(prefix="/writeback", tags=["writeback"])
 
@@ -89,7 +91,7 @@ def _decide(svc: WritebackService, recorder: Any, fn: Any, name: str, order_no: 
 
 
 @router.post(
-    "/destinations/{name}/parked/{order_no}/retry",
+    "/destinations/{name}/parked/{order_no:path}/retry",
     response_model=CommandPublic,
     responses=problem_responses(401, 403, 404, 422, 503),
 )
@@ -106,7 +108,7 @@ def retry(
 
 
 @router.post(
-    "/destinations/{name}/parked/{order_no}/skip",
+    "/destinations/{name}/parked/{order_no:path}/skip",
     response_model=CommandPublic,
     responses=problem_responses(401, 403, 404, 422, 503),
 )
@@ -123,7 +125,7 @@ def skip(
 
 
 @router.post(
-    "/orders/{order_no}/reports/{report_id}/trigger",
+    "/orders/{order_no:path}/reports/{report_id}/trigger",
     response_model=CommandPublic,
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
@@ -136,13 +138,42 @@ def trigger(
     ledger: LedgerDep,
     integration: IntegrationQuery = None,
 ) -> CommandPublic:
-    """An operator or supervisor sends a submitted report to the ERP now (mode E)."""
+    """An operator or supervisor sends a submitted report to the ERP now (mode E); an
+    operator scoped to work centres may trigger only reports of operations there."""
+    _check_report_scope(ledger, caller, order_no, report_id, integration)
     try:
         return recorder.run(
             lambda key: svc.trigger(order_no, report_id, recorder.actor, integration, key)
         )
     except WritebackError as exc:
         raise HTTPException(409, str(exc)) from None
+
+
+def _check_report_scope(
+    ledger: Ledger, caller: Principal, order_no: str, report_id: str, integration: str | None
+) -> None:
+    """Refuse (403) a scoped caller's trigger of a report of an operation outside its scope,
+    as the operation routes do; an unknown order or report is left to the trigger (404)."""
+    if caller.work_centre is None and not caller.work_centres:
+        return
+    order = ledger.find_order(order_no, integration)
+    if order is None:
+        return
+    wanted = report_id.strip()
+    entries = ledger.history(order_no, integration=integration)
+    for entry in entries:
+        if entry.event == "ReportSubmitted" and entry.details.get("report_id") == wanted:
+            op_id = str(entry.details.get("op_id"))
+            wc = ledger.work_centres_of(order, op_id)
+            if wc is None or not caller.may_work_at(wc):
+                raise PermissionDeniedError(
+                    f"token {caller.name!r} is scoped to work centre {caller.work_centre!r}; "
+                    f"report {wanted!r} of order {order.order_no!r} is for operation "
+                    f"{op_id!r} at {wc or '(none)'!r}",
+                    field="report_id",
+                    value=report_id,
+                )
+            return
 
 
 __all__ = ["router"]
