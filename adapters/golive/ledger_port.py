@@ -9,7 +9,7 @@ the stored order (or a new one) and keeping the pending events in memory: nothin
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -129,6 +129,13 @@ class DryRunLedger:
                 return self._decided(created, integ)
         handler = HANDLERS[type(command)]
         return self._decide(order_no, integ, lambda o: handler(o, command, actor))
+
+    def erp_unchanged(self, integration: str, fingerprints: Mapping[str, str]) -> set[str]:
+        """Orders a real pass would skip as unchanged: asked of the real ledger (read only)."""
+        return self.real.erp_unchanged(integration, fingerprints)
+
+    def erp_received(self, integration: str, fingerprints: Mapping[str, str]) -> None:
+        """A dry run remembers nothing (the real ledger's memory stays as it was)."""
 
     def save(self, *aggregates: Any) -> None:
         """The bulk release path: refused (like the store would) when an order exists."""
