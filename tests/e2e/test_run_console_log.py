@@ -31,6 +31,7 @@ def test_run_logs_each_release_and_conflict_and_the_readme_api_step_works_as_pri
     )  # fmt: skip
     try:
         wait_for(lambda: "order WO-2001 released" in out.read_text())
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health/live"))  # the API is up too
         secret = re.search(r"operator\s+Bearer (\S+)", out.read_text())
         assert secret is not None
         auth = {"Authorization": f"Bearer {secret.group(1)}"}
@@ -59,3 +60,10 @@ def test_run_logs_each_release_and_conflict_and_the_readme_api_step_works_as_pri
     # idle passes (nothing new) are not logged at info: at most one counts line per busy pass
     counts = [line for line in text.splitlines() if re.search(r"sync erp-csv: \d+ released", line)]
     assert len(counts) <= 3, counts
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
