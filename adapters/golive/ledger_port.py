@@ -128,7 +128,8 @@ class DryRunLedger:
                 self._orders[(integ, checked.order_no)] = created
                 return self._decided(created, integ)
         handler = HANDLERS[type(command)]
-        return self._decide(order_no, integ, lambda o: handler(o, command, actor))
+        times = self.real.floor_times
+        return self._decide(order_no, integ, lambda o: handler(o, command, actor, times))
 
     def erp_unchanged(self, integration: str, fingerprints: Mapping[str, str]) -> set[str]:
         """Orders a real pass would skip as unchanged: asked of the real ledger (read only)."""
