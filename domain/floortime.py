@@ -5,7 +5,7 @@ An operator's action may carry the time it happened (``at``; a report its ``star
 time is refused when it lies further back than the window (default 24 hours, setting
 ``FLOORLEDGER_MAX_BACKDATE_HOURS``; ``off`` trusts any past time, for imports of history) or
 further ahead than the clock-skew tolerance; an action timed more than
-:data:`BACKDATE_WARNING_AFTER` back is recorded with a ``backdated`` warning on the order.
+:data:`BACKDATE_WARNING_AFTER` (an hour) back is recorded with a ``backdated`` warning on the order.
 
 The check is a pure function of the time given and ``now``, which the caller passes in.
 """
@@ -20,10 +20,11 @@ from domain.errors import InvalidValueError
 # The setting that names the window, as the error messages and the docs spell it.
 MAX_BACKDATE_SETTING = "FLOORLEDGER_MAX_BACKDATE_HOURS"
 DEFAULT_MAX_BACKDATE = timedelta(hours=24)
-# An action timed further back than this is recorded with a ``backdated`` warning: more than a
-# short network outage of a terminal (its offline queue replays within minutes), less than any
-# back-dating that changes a shift's figures.
-BACKDATE_WARNING_AFTER = timedelta(minutes=30)
+# An action timed further back than this is recorded with a ``backdated`` warning: longer than
+# a terminal's usual network outage (its offline queue replays what waited, with the original
+# times) and than a clock running behind within the skew tolerance, short enough that
+# back-dating which changes a shift's figures is seen.
+BACKDATE_WARNING_AFTER = timedelta(hours=1)
 # A time further ahead than this is refused (terminals' clocks drift; an hour covers a clock
 # left on the wrong side of a daylight-saving change).
 MAX_CLOCK_SKEW = timedelta(hours=1)
