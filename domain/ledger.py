@@ -203,13 +203,23 @@ class Ledger(Application[UUID]):
 
     # ------------------------------------------------------------------ commands
 
-    def execute(self, command: Command, actor: Actor, key: str | None = None) -> CommandOutcome:
+    def execute(
+        self,
+        command: Command,
+        actor: Actor,
+        key: str | None = None,
+        *,
+        times: FloorTimes | None = None,
+    ) -> CommandOutcome:
         """Carry out a command on its order (see :meth:`_on_order`; a received ERP order is
         never looked for elsewhere: it is released where it was named).
 
         With an idempotency ``key`` a repeat gets the first outcome (``replayed``), and the
-        same key for a different command is refused (IdempotencyKeyReusedError).
+        same key for a different command is refused (IdempotencyKeyReusedError). ``times``:
+        the window of floor times for this command (default: the ledger's; a recorded
+        history, such as the demo shift, passes one without a lower bound).
         """
+        window = times or self.floor_times
         try:
             handler = HANDLERS[type(command)]
         except KeyError:
@@ -220,7 +230,7 @@ class Ledger(Application[UUID]):
         order_no = text("order_no", command.order_no, max_len=80)  # type: ignore[attr-defined]
 
         def decide(order: WorkOrder) -> str | None:
-            return handler(order, command, actor, self.floor_times)
+            return handler(order, command, actor, window)
 
         def run(integration: str) -> CommandOutcome:
             sub = Submission(

@@ -216,3 +216,20 @@ def test_run_time_never_exceeds_the_wall_time_since_the_first_start(
         until = max(latest, base + timedelta(minutes=later))
         shown = op.run_seconds_at(until)
         assert shown <= max(0.0, (until - op.started_at).total_seconds())
+
+
+def test_the_demo_shift_is_recorded_as_a_history_without_backdated_warnings() -> None:
+    from api.demo import run_demo
+
+    ledger = Ledger(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "FLOORLEDGER_MAX_BACKDATE_HOURS": "24"}
+    )
+    order_no = run_demo(ledger)
+    order = ledger.get_order(order_no, "demo")
+    assert order.progress("10").run_seconds == 57 * 60  # 72 minutes, 15 of them paused
+    assert W_BACKDATED not in [w.code for w in order.folded.open_warnings]
+    # the ledger's own window is unchanged for everyone else
+    with pytest.raises(InvalidValueError):
+        ledger.execute(
+            StartOperation(order_no, "20", at=ago(hours=30), integration="demo"), OPERATOR
+        )
