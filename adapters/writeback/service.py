@@ -286,7 +286,7 @@ class WritebackService:
             held = self.state.find_held(name, order_no)
             if held is None:
                 raise WritebackError(
-                    f"order {order_no!r} is neither parked nor held at destination {name!r}"
+                    f"order {order_no!r} is not parked or held at destination {name!r}"
                 )
             found = (held.integration, held.msg_key, held.last_error)
         command = replace(
