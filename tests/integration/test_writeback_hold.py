@@ -76,14 +76,15 @@ def test_an_order_the_erp_answers_503_for_is_held_while_every_other_order_is_del
         others = [k for k in everything if k not in held_keys]
 
         result = pump.run_once()
-        st = svc.status("erp-rest")[0]
         applied = list(receiver.applied)
+        print(f"\n[hold/{backend.name}/{batch_size}] first pass: {result}, applied={len(applied)}")
+        assert applied == others  # every other order, exactly once, in log order
+        st = svc.status("erp-rest")[0]
         print(
-            f"\n[hold/{backend.name}/{batch_size}] first pass: {result}, delivered={len(applied)}, "
+            f"[hold/{backend.name}/{batch_size}] first pass: delivered={len(applied)}, "
             f"503s for H-1={receiver.failed_for['H-1']}, held={[h.order_no for h in st.held]}, "
             f"backlog={st.backlog}, position={st.position}/{st.head}"
         )
-        assert applied == others  # every other order, exactly once, in log order
         assert receiver.duplicates == 0
         assert [h.order_no for h in st.held] == ["H-1"]
         held = st.held[0]
