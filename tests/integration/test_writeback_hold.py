@@ -8,17 +8,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from adapters.writeback.pump import Pump
 from adapters.writeback.service import WritebackService
+from api.app import create_app
+from api.cli import app as cli_app
 from domain import Ledger
 from tests.conftest import Backend
+from tests.e2e.conftest import api_settings
 from tests.support.writeback import (
     SUPERVISOR,
     config,
     expected_keys,
     in_order_per_order,
     work_order,
+    write_config,
 )
 from tests.support.writeback_receiver import Receiver
 
@@ -175,5 +181,67 @@ def test_a_supervisor_skips_a_held_order_message_and_its_later_ones_follow(
         assert [(e.actor_id, e.details["decision"]) for e in decided] == [("sam", "skip")]
     finally:
         svc.close()
+        pump.close()
+        ledger.close()
+
+
+def test_the_cli_the_http_status_and_the_office_desk_show_a_held_order_and_a_retry_sends_it(
+    backend: Backend, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = config(tmp_path, [rest(receiver, 1)])
+    monkeypatch.setenv("FLOORLEDGER_CONFIG", str(write_config(tmp_path / "plant.toml", cfg)))
+    monkeypatch.setenv("FLOORLEDGER_DATABASE_URL", backend.url)
+    ledger = backend.ledger()
+    pump = Pump(ledger, cfg)
+    try:
+        receiver.fail_orders = {"H-3"}
+        for i, no in enumerate(["H-3", "A-3"]):
+            work_order(ledger, no, t=i)
+        pump.run_once()
+
+        cli = CliRunner().invoke(cli_app, ["writeback", "status"], env={"COLUMNS": "200"})
+        assert cli.exit_code == 0, cli.output
+        text = " ".join(cli.output.split())
+        assert "held erp-rest order H-3" in text and "(9 more waiting) since" in text
+        assert "HTTP 503" in text and "recalculated" in text
+
+        with TestClient(create_app(api_settings(backend.url))) as client:
+            tokens = client.app.state.runtime.tokens  # type: ignore[attr-defined]
+            _, token = tokens.create("sven", "supervisor")
+            auth = {"Authorization": f"Bearer {token}"}
+            shown = client.get("/writeback/destinations/erp-rest", headers=auth)
+            assert shown.status_code == 200, shown.text
+            (held,) = shown.json()["held"]
+            assert held["order_no"] == "H-3" and "503" in held["last_error"]
+            assert held["held_since"] and held["waiting"] == 9 and held["attempts"] >= 1
+
+            client.get("/office/sign-in")
+            signed = client.post(
+                "/office/sign-in",
+                data={"token": token, "csrf_token": client.cookies["fl_csrf"]},
+                follow_redirects=False,
+            )
+            assert signed.status_code == 303, signed.text
+            desk = client.get("/office/writeback")
+            assert desk.status_code == 200
+            assert "Held orders (1)" in desk.text and 'data-order="H-3"' in desk.text
+            assert held["held_since"][:19].replace("T", " ") in desk.text
+            assert "recalculated" in desk.text
+
+            retry = client.post(
+                "/writeback/destinations/erp-rest/parked/H-3/retry",
+                headers={**auth, "Idempotency-Key": "retry-h3"},
+            )
+            assert retry.status_code == 200, retry.text
+        receiver.fail_orders = set()
+        pump.run_once()  # the retry is carried out at once, not at the held order's next try
+        h3 = keys_of(ledger, "H-3", expected_keys(ledger, "erp-rest"))
+        assert [k for k in receiver.applied if k in h3] == h3 and receiver.duplicates == 0
+        svc = WritebackService(ledger, cfg)
+        try:
+            assert svc.status("erp-rest")[0].held == []
+        finally:
+            svc.close()
+    finally:
         pump.close()
         ledger.close()
