@@ -2,11 +2,17 @@
 PostgreSQL interface table.
 
     python bench/writeback.py [--events 100000] [--batch 500] [--rounds 3] [--pg postgresql://...]
+                              [--base-ref main]
 
 The backlog is recorded first (not timed): orders worked on the floor, about 50 floor events
 each, in a SQLite ledger. Each destination then drains the whole backlog from position 0
 (timed: events/s), alternated in ``--rounds`` rounds (bench/method.py) with the named
 baseline: reading and decoding the same backlog alone. Goal: >= 10,000 events/s batched.
+
+``--cpu``: events per CPU second of the benchmark's process instead of per wall-clock second.
+``--base-ref REF``: the baseline is instead the same drain by the pump of git ref REF
+(its ``adapters/writeback/pump.py``, loaded beside this one over this checkout's state tables,
+which keep what older pumps use): the cost of a change to the pump, alternated in one run.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -92,13 +99,38 @@ def record_backlog(ledger: Ledger, events: int) -> int:
     return made
 
 
-def drain(ledger: Ledger, tmp: Path, dest: dict[str, object], scan: int) -> tuple[int, float]:
+CPU_TIME = False
+
+
+def base_pump(ref: str) -> type[Pump]:
+    """The ``Pump`` class of git ref ``ref``'s pump module, loaded under another name."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:adapters/writeback/pump.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    module = types.ModuleType(f"bench_base_pump_{ref.replace('/', '_')}")
+    module.__file__ = f"<{ref}:adapters/writeback/pump.py>"
+    sys.modules[module.__name__] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module.Pump  # type: ignore[no-any-return]
+
+
+def drain(
+    ledger: Ledger, tmp: Path, dest: dict[str, object], scan: int, pump_class: type[Pump] = Pump
+) -> tuple[int, float]:
     cfg = config(tmp, [dest], scan_size=scan)
-    pump = Pump(ledger, cfg)
+    pump = pump_class(ledger, cfg)
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = pump.run_once(raise_errors=True)
         seconds = time.perf_counter() - started
+        if CPU_TIME:
+            # CPU seconds of this process (the pump and its builder thread; the REST receiver
+            # runs in its own process, PostgreSQL in its server): less swayed by a busy machine.
+            seconds = time.process_time() - cpu
         delivered = pump.state.get(str(dest["name"]))
         assert delivered is not None, result
         return delivered.delivered, seconds
@@ -160,8 +192,14 @@ def main() -> None:
     )
     parser.add_argument("--skip", default="", help="comma-separated: rest,sql")
     parser.add_argument("--receiver", choices=["process", "inprocess"], default="process")
+    parser.add_argument("--base-ref", help="baseline: the pump of this git ref (e.g. main)")
+    parser.add_argument(
+        "--cpu", action="store_true", help="events per CPU second of the pump, not per second"
+    )
     rounds_argument(parser)
     args = parser.parse_args()
+    global CPU_TIME
+    CPU_TIME = args.cpu
     machine = Machine.now()
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory() as d:
@@ -172,9 +210,12 @@ def main() -> None:
         print(f"backlog: {made} floor events recorded in {time.perf_counter() - started:.1f}s")
         baseline = "reading and decoding the backlog alone"
         rounds = iter(range(1_000_000))
+        if args.base_ref:
+            baseline = f"the pump of {args.base_ref}"
+            old = base_pump(args.base_ref)
         if "rest" not in skip:
 
-            def rest() -> float:
+            def rest(pump_class: type[Pump] = Pump) -> float:
                 # A fresh receiver per round (it checks each order's sequence), in its own
                 # process like a real ERP (--receiver inprocess: in this one, competing with
                 # the pump for the interpreter).
@@ -187,7 +228,7 @@ def main() -> None:
                         "batch_url": receiver.batch_url,
                         "batch_size": args.batch,
                     }
-                    n, s = drain(ledger, tmp, dest, args.scan)
+                    n, s = drain(ledger, tmp, dest, args.scan, pump_class)
                     applied = _applied(receiver)
                     assert applied == n == made, (applied, n, made)
                     return n / s
@@ -198,8 +239,10 @@ def main() -> None:
                     else:
                         receiver.stop()
 
+            base_rest = (lambda: rest(old)) if args.base_ref else (
+                lambda: read_backlog(ledger, args.scan))  # fmt: skip
             c = alternate(f"REST batch ({args.batch}/request, receiver {args.receiver})",
-                          baseline, lambda: read_backlog(ledger, args.scan), rest,
+                          baseline, base_rest, rest,
                           rounds=args.rounds, unit="events/s")  # fmt: skip
             print(c.report() + "   (goal >= 10,000 events/s)")
         if "sql" not in skip:
@@ -208,7 +251,7 @@ def main() -> None:
             engine = sa.create_engine(url)
             tables: list[str] = []
 
-            def sql() -> float:
+            def sql(pump_class: type[Pump] = Pump) -> float:
                 table = "wb_bench_" + uuid.uuid4().hex[:8]
                 tables.append(table)
                 dest = {
@@ -218,16 +261,17 @@ def main() -> None:
                     "table": table,
                     "batch_size": args.batch,
                 }
-                n, s = drain(ledger, tmp, dest, args.scan)
+                n, s = drain(ledger, tmp, dest, args.scan, pump_class)
                 with engine.connect() as conn:
                     rows = conn.scalar(sa.text(f"SELECT COUNT(*) FROM {table}"))
                 assert rows == n == made, (rows, n, made)
                 return n / s
 
             try:
+                base_sql = (lambda: sql(old)) if args.base_ref else (
+                    lambda: read_backlog(ledger, args.scan))  # fmt: skip
                 c = alternate(f"PostgreSQL table ({args.batch}/insert)", baseline,
-                              lambda: read_backlog(ledger, args.scan), sql,
-                              rounds=args.rounds, unit="events/s")  # fmt: skip
+                              base_sql, sql, rounds=args.rounds, unit="events/s")  # fmt: skip
                 print(c.report() + "   (goal >= 10,000 events/s)")
             finally:
                 with engine.begin() as conn:

@@ -7,9 +7,13 @@ the orders it parks and the messages it holds for them. A crash anywhere re-send
 yet recorded as acknowledged, with the same idempotency keys: at-least-once delivery, exactly
 once in effect at a receiver that honours the keys.
 
-Transient failures are retried with exponential backoff and jitter, and the destination waits
-(the floor does not). A permanent refusal parks that order: its message and the order's later
-ones wait until a supervisor retries or skips; every other order goes on.
+Transient failures are retried with exponential backoff and jitter. When one order's message
+still fails after its retry budget while the destination answers for other orders, that order
+is held (ADR 0018): its later messages wait behind it, every other order goes on, and the held
+order is tried again in the background with backoff until it goes through (or a supervisor
+retries or skips it). When nothing gets through, the destination waits (the floor does not).
+A permanent refusal parks that order: its message and the order's later ones wait until a
+supervisor retries or skips; every other order goes on.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from adapters.writeback.messages import (
     Message,
     MessageBuilder,
 )
-from adapters.writeback.state import LostRaceError, Parked, PumpState
+from adapters.writeback.state import Held, LostRaceError, Parked, PumpState
 from domain.commands import RaiseWarning
 from domain.state import OrderFold
 from domain.values import Actor
@@ -109,11 +113,13 @@ except ImportError:  # pragma: no cover
 
 @dataclass
 class Delivery:
-    """What one delivery pass did: acknowledged, parked (order → message, reason), held."""
+    """What one delivery pass did: acknowledged, parked (order → message, reason), waiting
+    behind a parked or held order (``held``), and orders newly held (order → message, error)."""
 
     acked: list[Message] = field(default_factory=list)
     parked: dict[str, tuple[Message, str]] = field(default_factory=dict)
     held: list[Message] = field(default_factory=list)
+    holds: dict[str, tuple[Message, str]] = field(default_factory=dict)
 
 
 class DestinationLock:
@@ -190,8 +196,14 @@ class DestinationPump:
             multiplier=destination.retry.initial_seconds,
             max=min(destination.retry.max_seconds, outbound.flush_seconds),
         )
+        self.hold_backoff = wait_exponential_jitter(
+            multiplier=destination.retry.initial_seconds, max=destination.retry.max_seconds
+        )
         self.failures = 0
         self.next_attempt = 0.0
+        # The message whose transient failure set its order aside in this scan while nothing
+        # has been answered since: if the next order fails too, the destination is down.
+        self._tentative: Message | None = None
 
     @property
     def transport(self) -> Transport:
@@ -326,8 +338,10 @@ class DestinationPump:
             cancelled.set()
             worker.join()
 
-    def _send(self, chunk: Sequence[Message]) -> list[str | None]:
+    def _send(self, chunk: Sequence[Message], once: bool = False) -> list[str | None]:
         try:
+            if once:
+                return self.transport.send(chunk)
             return retrying(self.config.retry, lambda: self.transport.send(chunk))
         except (TransientError, Refused):
             raise
@@ -342,21 +356,22 @@ class DestinationPump:
     def _send_chunk(self, chunk: list[Message], blocked: set[str], result: Delivery) -> None:
         try:
             outcomes = self._send(chunk)
+        except TransientError as exc:
+            if len(chunk) == 1 or self._tentative is not None:
+                self._transient(chunk[0], exc, blocked, result)
+            else:  # find the failing order(s): one by one, in order
+                for m in chunk:
+                    self._single(m, blocked, result)
+            return
         except Refused as exc:
+            self._tentative = None  # the destination answered
             if len(chunk) == 1:
                 outcomes = [exc.reason]
             else:  # find the refused message(s): one by one, in order
                 for m in chunk:
-                    if m.order_key in blocked:
-                        result.held.append(m)
-                        continue
-                    try:
-                        self._send([m])
-                        result.acked.append(m)
-                    except Refused as single:
-                        result.parked[m.order_key] = (m, single.reason)
-                        blocked.add(m.order_key)
+                    self._single(m, blocked, result)
                 return
+        self._tentative = None
         for m, outcome in zip(chunk, outcomes, strict=True):
             if m.order_key in blocked:
                 result.held.append(m)
@@ -365,6 +380,38 @@ class DestinationPump:
             else:
                 result.parked[m.order_key] = (m, one_line(outcome))
                 blocked.add(m.order_key)
+
+    def _single(self, m: Message, blocked: set[str], result: Delivery) -> None:
+        """Send one message of a chunk that failed as a whole."""
+        if m.order_key in blocked:
+            result.held.append(m)
+            return
+        try:
+            outcome = self._send([m])[0]
+        except Refused as single:
+            outcome = single.reason
+        except TransientError as exc:
+            self._transient(m, exc, blocked, result)
+            return
+        self._tentative = None
+        if outcome is None:
+            result.acked.append(m)
+        else:
+            result.parked[m.order_key] = (m, one_line(outcome))
+            blocked.add(m.order_key)
+
+    def _transient(
+        self, m: Message, exc: TransientError, blocked: set[str], result: Delivery
+    ) -> None:
+        """A message failed transiently after its retry budget: set its order aside, unless
+        the order set aside before it has not been followed by any answer either — then the
+        destination itself is away and waits (raises)."""
+        if self._tentative is not None:
+            raise exc
+        log.warning("%s: order %s held: %s", self.name, m.order_no, one_line(str(exc), 300))
+        result.holds[m.order_key] = (m, one_line(f"{type(exc).__name__}: {exc}", 2000))
+        blocked.add(m.order_key)
+        self._tentative = m
 
     def _register(self) -> None:
         if not self._registered:
@@ -382,12 +429,14 @@ class DestinationPump:
         """
         self._register()
         self.apply_decisions()
+        self.retry_holds()
         at = self.state.position(self.name)
         notifications = self.ledger.recorder.select_notifications(at + 1, self.outbound.scan_size)
         if not notifications:
             return 0
         last = int(notifications[-1].id)
-        blocked = self.state.parked_keys(self.name)
+        blocked = self.state.parked_keys(self.name) | self.state.hold_keys(self.name)
+        self._tentative = None
         size = max(1, self.transport.batch_size)
         items = self.built(notifications)
         pending = Delivery()
@@ -399,12 +448,15 @@ class DestinationPump:
                     if chunk:
                         self._send_chunk(chunk, blocked, pending)
                         chunk = []
+                    self._tentative = None  # a decision's place is recorded: a hold is kept
                     at = self._commit(at, item.position, pending, item)
                     parked_any = parked_any or bool(pending.parked)
                     pending = Delivery()
                     if item.order_key in blocked:
                         self.apply_decisions()
-                        blocked = self.state.parked_keys(self.name)
+                        blocked = self.state.parked_keys(self.name) | self.state.hold_keys(
+                            self.name
+                        )
                     continue
                 if item.order_key in blocked:
                     pending.held.append(item)
@@ -413,11 +465,18 @@ class DestinationPump:
                 if len(chunk) >= size:
                     self._send_chunk(chunk, blocked, pending)
                     chunk = []
-                    at = self._commit(at, item.position, pending)
-                    parked_any = parked_any or bool(pending.parked)
-                    pending = Delivery()
+                    if self._tentative is None:  # a hold is recorded once another order went
+                        at = self._commit(at, item.position, pending)
+                        parked_any = parked_any or bool(pending.parked)
+                        pending = Delivery()
             if chunk:
                 self._send_chunk(chunk, blocked, pending)
+            if self._tentative is not None and len(notifications) < self.outbound.scan_size:
+                # The last order to fail had no other order after it to show the destination
+                # answers: keep what was answered before it; the destination waits.
+                self._commit_before(at, self._tentative, pending)
+                raise TransientError(pending.holds[self._tentative.order_key][1])
+            # (after a full scan a hold is kept: the next scan goes on past it)
             at = self._commit(at, last, pending)
             parked_any = parked_any or bool(pending.parked)
         finally:
@@ -426,6 +485,18 @@ class DestinationPump:
                 self.warn_parked()
         self.failures = 0
         return len(notifications)
+
+    def _commit_before(self, at: int, m: Message, done: Delivery) -> None:
+        """Record what was answered before ``m`` (whose order is not held after all)."""
+        to = m.position - 1
+        keep = Delivery(
+            acked=[x for x in done.acked if x.position < m.position],
+            parked={k: v for k, v in done.parked.items() if v[0].position < m.position},
+            held=[x for x in done.held if x.position < m.position],
+            holds={k: v for k, v in done.holds.items() if v[0].position < m.position},
+        )
+        if to > at:
+            self._commit(at, to, keep)
 
     def _commit(self, at: int, to: int, done: Delivery, decided: Decided | None = None) -> int:
         """Record one chunk's outcome and move the position from ``at`` to ``to``."""
@@ -438,6 +509,8 @@ class DestinationPump:
                 )
             for m, reason in done.parked.values():
                 self.state.park(db, self.name, m, m.dumps(), reason)
+            for m, error in done.holds.values():
+                self.state.hold_order(db, self.name, m, m.dumps(), error, self._next_try(1))
             if decided is not None:
                 self.state.decide_in(
                     db,
@@ -472,23 +545,94 @@ class DestinationPump:
             self.state.mark_warned(self.name, p.order_key, p.msg_key)
 
     def apply_decisions(self) -> None:
-        """Carry out supervisors' retries and skips of parked orders."""
+        """Carry out supervisors' retries and skips of parked and held orders."""
         for p in self.state.parked(self.name):
             if not p.warned:
                 self.warn_parked()
             if p.decision in (RETRY, SKIP):
                 self._resume(p)
+        for h in self.state.holds(self.name):
+            if h.decision in (RETRY, SKIP):
+                self._retry_hold(h)
+
+    # ------------------------------------------------------------------ held orders
+
+    def _next_try(self, attempts: int) -> float:
+        """When a held order is tried again after ``attempts`` failed tries (epoch seconds)."""
+        return time.time() + float(self.hold_backoff(_RetryState(attempts)))  # type: ignore[arg-type]
+
+    def retry_holds(self) -> None:
+        """Try the held orders that are due again (one attempt each)."""
+        due = time.time()
+        for h in self.state.holds(self.name):
+            if h.next_attempt_at <= due or h.decision in (RETRY, SKIP):
+                self._retry_hold(h)
+
+    def _retry_hold(self, h: Held) -> None:
+        """Send a held order's message, then its waiting ones in order; the first that fails
+        again keeps the order held (a refusal parks it instead). A supervisor's skip drops
+        the held message first."""
+        first = Message.loads(h.message)
+        waiting = [Message.loads(text) for _, _, text in self.state.held(self.name, h.order_key)]
+        todo = ([] if h.decision == SKIP else [first]) + waiting
+        if h.decision is not None:
+            log.info("%s: order %s: supervisor's %s carried out", self.name, h.order_no, h.decision)
+        acked: list[Message] = []
+        failed: tuple[Message, str] | None = None
+        refused: tuple[Message, str] | None = None
+        for m in todo:
+            try:
+                outcome = self._send([m], once=True)[0]
+            except TransientError as exc:
+                failed = (m, one_line(f"{type(exc).__name__}: {exc}", 2000))
+                break
+            except Refused as exc:
+                outcome = exc.reason
+            if outcome is not None:
+                refused = (m, one_line(outcome))
+                break
+            acked.append(m)
+        with self.state.transaction() as db:
+            if failed is not None:
+                m, error = failed
+                moved = m is not first
+                self.state.hold_failed(
+                    db,
+                    self.name,
+                    h.order_key,
+                    error,
+                    self._next_try(h.attempts + 1),
+                    m if moved else None,
+                    m.dumps() if moved else None,
+                )
+                if moved:
+                    self.state.drop_waiting(db, self.name, h.order_key, m.version)
+            elif refused is not None:
+                m, reason = refused
+                self.state.release(db, self.name, h.order_key, m.version)
+                self.state.park(db, self.name, m, m.dumps(), reason)
+            else:
+                through = max((m.version for m in todo), default=None)
+                self.state.release(db, self.name, h.order_key, through)
+            if acked:
+                self.state.add_delivered(db, self.name, len(acked))
+        if failed is None and refused is None:
+            log.info("%s: held order %s delivered; hold cleared", self.name, h.order_no)
+        if refused is not None:
+            self.warn_parked()
 
     def _resume(self, p: Parked) -> None:
         log.info("%s: order %s: supervisor's %s carried out", self.name, p.order_no, p.decision)
         held = [Message.loads(text) for _, _, text in self.state.held(self.name, p.order_key)]
         todo = ([Message.loads(p.message)] if p.decision == RETRY else []) + held
+        self._tentative = None
         done = self.deliver(todo, set()) if todo else Delivery()
+        self._tentative = None
         skipped: list[Message] = []
         if p.decision == SKIP:
             done, skipped = self._skip_refused(todo, done)
         processed = [m.version for m in done.acked] + [m.version for m, _ in done.parked.values()]
-        processed += [m.version for m in skipped]
+        processed += [m.version for m in skipped] + [m.version for m, _ in done.holds.values()]
         through = max(processed) if processed else None
         with self.state.transaction() as db:
             self.state.unpark(db, self.name, p.order_key, through)
@@ -496,6 +640,8 @@ class DestinationPump:
                 self.state.add_delivered(db, self.name, len(done.acked))
             for m, reason in done.parked.values():
                 self.state.park(db, self.name, m, m.dumps(), reason)
+            for m, error in done.holds.values():
+                self.state.hold_order(db, self.name, m, m.dumps(), error, self._next_try(1))
         if done.parked:
             self.warn_parked()
 
@@ -504,14 +650,17 @@ class DestinationPump:
         those the destination refuses as well are skipped too (logged), not parked again
         one by one; the others are delivered."""
         acked = list(done.acked)
+        holds = dict(done.holds)
+        skipped: list[Message] = []
         while done.parked:
             ((m, reason),) = done.parked.values()
             log.info("%s: %s skipped with the order's parked message: %s", self.name, m.key, reason)
+            skipped.append(m)
             rest = [x for x in todo if x.version > m.version]
             done = self.deliver(rest, set()) if rest else Delivery()
             acked.extend(done.acked)
-        delivered = {m.key for m in acked}
-        return Delivery(acked=acked), [m for m in todo if m.key not in delivered]
+            holds.update(done.holds)
+        return Delivery(acked=acked, holds=holds), skipped
 
     # ------------------------------------------------------------------ draining
 

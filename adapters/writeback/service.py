@@ -1,13 +1,14 @@
 """Supervisors' writeback operations, shared by the CLI and the HTTP API.
 
-Status per destination (backlog, oldest unsent event's age, parked orders, last error),
-replay from a position, retry or skip a parked order, trigger a report (mode E). Every
-decision is recorded in the ledger as a warning on the order (who, when, what).
+Status per destination (backlog, oldest unsent event's age, parked and held orders, last
+error), replay from a position, retry or skip a parked or held order, trigger a report
+(mode E). Every decision is recorded in the ledger as a warning on the order (who, when, what).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.utils import get_topic
@@ -57,6 +58,24 @@ class ParkedOrder:
 
 
 @dataclass(frozen=True)
+class HeldOrder:
+    """An order set aside at a destination after transient failures; retried with backoff."""
+
+    order_no: str
+    integration: str
+    position: int
+    idempotency_key: str
+    event: str
+    last_error: str
+    held_since: str
+    last_error_at: str
+    attempts: int
+    next_attempt_at: str
+    waiting: int
+    decision: str | None
+
+
+@dataclass(frozen=True)
 class DestinationStatus:
     """How far one ERP destination is behind the floor, and why."""
 
@@ -75,6 +94,7 @@ class DestinationStatus:
     last_error_at: str | None
     last_success_at: str | None
     parked: list[ParkedOrder] = field(default_factory=list)
+    held: list[HeldOrder] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,7 +165,8 @@ class WritebackService:
         return None
 
     def status(self, name: str | None = None) -> list[DestinationStatus]:
-        """Per destination: backlog, oldest unsent event's age, parked orders, last error."""
+        """Per destination: backlog, oldest unsent event's age, parked and held orders, last
+        error."""
         from adapters.writeback.pump import age_seconds
 
         names = [name] if name else sorted(self.destinations)
@@ -176,8 +197,29 @@ class WritebackService:
                 )
                 for p in self.state.parked(n)
             ]
+            holds = self.state.holds(n)
+            held = [
+                HeldOrder(
+                    order_no=h.order_no,
+                    integration=h.integration,
+                    position=h.position,
+                    idempotency_key=h.msg_key,
+                    event=Message.loads(h.message).event,
+                    last_error=redact_text(h.last_error),
+                    held_since=h.held_since,
+                    last_error_at=h.last_error_at,
+                    attempts=h.attempts,
+                    next_attempt_at=datetime.fromtimestamp(h.next_attempt_at, UTC).isoformat(
+                        timespec="seconds"
+                    ),
+                    waiting=h.waiting,
+                    decision=h.decision,
+                )
+                for h in holds
+            ]
             oldest_parked = min(
-                (Message.loads(p.message).recorded_at or p.parked_at for p in self.state.parked(n)),
+                [Message.loads(p.message).recorded_at or p.parked_at for p in self.state.parked(n)]
+                + [Message.loads(h.message).recorded_at or h.held_since for h in holds],
                 default=None,
             )
             if oldest is None and oldest_parked is not None:
@@ -191,7 +233,9 @@ class WritebackService:
                     sends=active,
                     position=position,
                     head=head,
-                    backlog=backlog + sum(p.held + 1 for p in parked),
+                    backlog=backlog
+                    + sum(p.held + 1 for p in parked)
+                    + sum(h.waiting + 1 for h in held),
                     oldest_unsent_at=oldest,
                     oldest_unsent_age_seconds=age_seconds(oldest),
                     delivered=st.delivered if st else 0,
@@ -199,6 +243,7 @@ class WritebackService:
                     last_error_at=st.last_error_at if st else None,
                     last_success_at=st.last_success_at if st else None,
                     parked=parked,
+                    held=held,
                 )
             )
         return out
@@ -235,13 +280,20 @@ class WritebackService:
             if done is not None:
                 return done
         parked = self.state.find_parked(name, order_no)
-        if parked is None:
-            raise WritebackError(f"order {order_no!r} is not parked at destination {name!r}")
+        if parked is not None:
+            found = (parked.integration, parked.msg_key, parked.reason)
+        else:
+            held = self.state.find_held(name, order_no)
+            if held is None:
+                raise WritebackError(
+                    f"order {order_no!r} is not parked or held at destination {name!r}"
+                )
+            found = (held.integration, held.msg_key, held.last_error)
         command = replace(
             asked,
-            integration=parked.integration or integ.name,
-            message_key=parked.msg_key[:200],
-            reason=one_line(parked.reason, 600),
+            integration=found[0] or integ.name,
+            message_key=found[1][:200],
+            reason=one_line(found[2], 600),
         )
         # The WritebackDecided event is the decision: the pump carries it out when its scan
         # of the log reaches it (no second write here that a crash could lose).
@@ -286,6 +338,7 @@ class WritebackService:
 
 __all__ = [
     "DestinationStatus",
+    "HeldOrder",
     "ParkedOrder",
     "PositionError",
     "WritebackError",

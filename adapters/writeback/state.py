@@ -1,9 +1,11 @@
 """The pump's state, kept in the ledger's own database (same SQLite file, same PG schema).
 
 Per destination: the ledger position it acknowledged up to, how many messages it took, the
-last error. Per parked order: the refused message, why, and the supervisor's decision; the
-order's later messages wait as held rows. The position, the parked and the held rows of one
-delivery are written in one transaction.
+last error. Per parked order: the refused message, why, and the supervisor's decision. Per
+held order (its message failed transiently, the others went on): the message, the last error,
+since when, and when it is tried again. A parked or held order's later messages wait as held
+rows. The position, the parked and held orders and the waiting rows of one delivery are
+written in one transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from projections.db import Database, Db
 T_DEST = "fl_wb_destination"
 T_PARKED = "fl_wb_parked"
 T_HELD = "fl_wb_held"
+T_HOLD = "fl_wb_hold"
 
 METADATA = sa.MetaData()
 DEST = sa.Table(
@@ -61,6 +64,25 @@ HELD = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("message", sa.Text, nullable=False),
+)
+HOLD = sa.Table(
+    T_HOLD,
+    METADATA,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("order_key", sa.Text, primary_key=True),
+    sa.Column("integration", sa.Text, nullable=False),
+    sa.Column("order_no", sa.Text, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("msg_key", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("held_since", sa.Text, nullable=False),
+    sa.Column("last_error_at", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("decision", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", sa.Text),
 )
 _DEST_COLUMNS = (
     DEST.c.destination,
@@ -113,6 +135,28 @@ class Parked:
     decision: str | None
     decided_by: str | None
     held: int = 0
+
+
+@dataclass(frozen=True)
+class Held:
+    """An order set aside at a destination: its message kept failing transiently while the
+    destination answered for other orders; it is tried again with backoff."""
+
+    destination: str
+    order_key: str
+    integration: str
+    order_no: str
+    position: int
+    msg_key: str
+    message: str
+    last_error: str
+    held_since: str
+    last_error_at: str
+    attempts: int
+    next_attempt_at: float
+    decision: str | None
+    decided_by: str | None
+    waiting: int = 0
 
 
 class PumpState:
@@ -348,15 +392,18 @@ class PumpState:
         """Record a supervisor's decision (read from the ledger) on the order's parked row at
         this destination, inside the caller's transaction; False when the order is not parked
         there (any more) or is parked on another message."""
-        where = [PARKED.c.destination == destination, PARKED.c.order_key == order_key]
-        if message_key:
-            where.append(sa.func.substr(PARKED.c.msg_key, 1, 200) == message_key)
-        changed = db.conn.execute(
-            PARKED.update()
-            .where(*where)
-            .values(decision=decision, decided_by=actor, decided_at=now())
-        ).rowcount
-        return bool(changed)
+        for table in (PARKED, HOLD):
+            where = [table.c.destination == destination, table.c.order_key == order_key]
+            if message_key:
+                where.append(sa.func.substr(table.c.msg_key, 1, 200) == message_key)
+            changed = db.conn.execute(
+                table.update()
+                .where(*where)
+                .values(decision=decision, decided_by=actor, decided_at=now())
+            ).rowcount
+            if changed:
+                return True
+        return False
 
     def mark_warned(self, destination: str, order_key: str, msg_key: str) -> None:
         self._write(
@@ -400,6 +447,138 @@ class PumpState:
                 )
             )
 
+    # ------------------------------------------------------------------ held orders
+
+    def hold_order(
+        self, db: Db, destination: str, msg: Any, message: str, error: str, next_at: float
+    ) -> None:
+        """Set an order aside at ``msg`` (a transient failure), inside the caller's transaction."""
+        stamp = now()
+        db.conn.execute(
+            db.insert(HOLD)
+            .values(
+                destination=destination,
+                order_key=msg.order_key,
+                integration=msg.integration,
+                order_no=msg.order_no,
+                position=msg.position,
+                msg_key=msg.key,
+                message=message,
+                last_error=redact_text(error)[:2000],
+                held_since=stamp,
+                last_error_at=stamp,
+                attempts=1,
+                next_attempt_at=next_at,
+            )
+            .on_conflict_do_nothing(index_elements=["destination", "order_key"])
+        )
+
+    def hold_failed(
+        self,
+        db: Db,
+        destination: str,
+        order_key: str,
+        error: str,
+        next_at: float,
+        msg: Any | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Another failed attempt of a held order (now held at ``msg`` when given)."""
+        values: dict[str, Any] = {
+            "last_error": redact_text(error)[:2000],
+            "last_error_at": now(),
+            "attempts": HOLD.c.attempts + 1,
+            "next_attempt_at": next_at,
+            "decision": None,
+            "decided_by": None,
+            "decided_at": None,
+        }
+        if msg is not None:
+            values.update(position=msg.position, msg_key=msg.key, message=message)
+        db.conn.execute(
+            HOLD.update()
+            .where(HOLD.c.destination == destination, HOLD.c.order_key == order_key)
+            .values(**values)
+        )
+
+    def release(self, db: Db, destination: str, order_key: str, through: int | None) -> None:
+        """Clear an order's hold and its waiting messages up to sequence ``through``."""
+        db.conn.execute(
+            HOLD.delete().where(HOLD.c.destination == destination, HOLD.c.order_key == order_key)
+        )
+        self.drop_waiting(db, destination, order_key, through)
+
+    def drop_waiting(self, db: Db, destination: str, order_key: str, through: int | None) -> None:
+        """Forget an order's waiting messages up to sequence ``through`` (sent or moved)."""
+        if through is not None:
+            db.conn.execute(
+                HELD.delete().where(
+                    HELD.c.destination == destination,
+                    HELD.c.order_key == order_key,
+                    HELD.c.sequence <= through,
+                )
+            )
+
+    def hold_keys(self, destination: str) -> set[str]:
+        rows = self._read(sa.select(HOLD.c.order_key).where(HOLD.c.destination == destination))
+        return {str(r[0]) for r in rows}
+
+    def holds(self, destination: str | None = None) -> list[Held]:
+        """The held orders (of a destination), longest held first."""
+        o, h = HOLD.alias("o"), HELD.alias("h")
+        waiting = (
+            sa.select(sa.func.count())
+            .select_from(h)
+            .where(h.c.destination == o.c.destination, h.c.order_key == o.c.order_key)
+            .scalar_subquery()
+        )
+        stmt = sa.select(
+            o.c.destination,
+            o.c.order_key,
+            o.c.integration,
+            o.c.order_no,
+            o.c.position,
+            o.c.msg_key,
+            o.c.message,
+            o.c.last_error,
+            o.c.held_since,
+            o.c.last_error_at,
+            o.c.attempts,
+            o.c.next_attempt_at,
+            o.c.decision,
+            o.c.decided_by,
+            waiting,
+        )
+        if destination is not None:
+            stmt = stmt.where(o.c.destination == destination)
+        rows = self._read(stmt.order_by(o.c.held_since))
+        return [
+            Held(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                int(r[4]),
+                str(r[5]),
+                str(r[6]),
+                str(r[7]),
+                str(r[8]),
+                str(r[9]),
+                int(r[10]),
+                float(r[11]),
+                r[12],
+                r[13],
+                int(r[14]),
+            )
+            for r in rows
+        ]
+
+    def find_held(self, destination: str, order_no: str) -> Held | None:
+        for h in self.holds(destination):
+            if h.order_no == order_no:
+                return h
+        return None
+
     def destinations(self) -> list[DestinationState]:
         rows = self._read(sa.select(*_DEST_COLUMNS).order_by(DEST.c.destination))
         return [DestinationState(str(r[0]), str(r[1]), int(r[2]), int(r[3]), *r[4:]) for r in rows]
@@ -409,8 +588,10 @@ __all__ = [
     "METADATA",
     "T_DEST",
     "T_HELD",
+    "T_HOLD",
     "T_PARKED",
     "DestinationState",
+    "Held",
     "LostRaceError",
     "Parked",
     "PumpState",

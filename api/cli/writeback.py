@@ -66,7 +66,7 @@ def status(
     destination: Annotated[str | None, typer.Option("--destination", "-d")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Per destination: backlog, oldest unsent event's age, parked orders, last error."""
+    """Per destination: backlog, oldest unsent event's age, parked and held orders, last error."""
     with _service() as svc:
         rows = svc.status(destination)
     if as_json:
@@ -74,7 +74,7 @@ def status(
         return
     table = Table(title="ERP writeback")
     for col in ("destination", "mode", "transport", "position", "backlog", "oldest", "parked",
-                "last error"):  # fmt: skip
+                "held", "last error"):  # fmt: skip
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
@@ -85,6 +85,7 @@ def status(
             str(r.backlog),
             _age(r.oldest_unsent_age_seconds),
             ", ".join(p.order_no for p in r.parked) or "-",
+            ", ".join(h.order_no for h in r.held) or "-",
             r.last_error or "-",
         )
     console.print(table)
@@ -93,6 +94,12 @@ def status(
             console.print(
                 f"[yellow]parked[/yellow] {r.destination} order {p.order_no}: {p.event} "
                 f"({p.held} more waiting) — {p.reason}"
+            )
+        for h in r.held:
+            console.print(
+                f"[yellow]held[/yellow] {r.destination} order {h.order_no}: {h.event} "
+                f"({h.waiting} more waiting) since {h.held_since[:19]}, {h.attempts} tries, "
+                f"next {h.next_attempt_at[:19]} — {h.last_error}"
             )
 
 
@@ -174,11 +181,11 @@ def replay(
 
 @writeback_app.command("retry")
 def retry(
-    order_no: Annotated[str, typer.Argument(help="The parked order.")],
+    order_no: Annotated[str, typer.Argument(help="The parked or held order.")],
     destination: DestinationOpt,
     actor: ActorOpt = None,
 ) -> None:
-    """Send a parked order's refused message again, then its waiting ones (recorded)."""
+    """Send a parked (or held) order's message again, then its waiting ones (recorded)."""
     with _service() as svc:
         svc.retry(destination, order_no, _actor(actor, "supervisor"))
     console.print(f"{destination}: order {order_no} will be retried by the pump")
@@ -186,11 +193,11 @@ def retry(
 
 @writeback_app.command("skip")
 def skip(
-    order_no: Annotated[str, typer.Argument(help="The parked order.")],
+    order_no: Annotated[str, typer.Argument(help="The parked or held order.")],
     destination: DestinationOpt,
     actor: ActorOpt = None,
 ) -> None:
-    """Drop a parked order's refused message; its later messages go on (recorded)."""
+    """Drop a parked (or held) order's message; its later messages go on (recorded)."""
     with _service() as svc:
         svc.skip(destination, order_no, _actor(actor, "supervisor"))
     console.print(f"{destination}: order {order_no}'s refused message skipped")

@@ -1,5 +1,6 @@
 """Writeback at its edges, with the pump as its own process (``writeback run``): a flaky ERP
-and SIGKILLs, a character a destination cannot encode, a replay past the head."""
+and SIGKILLs, one order the ERP keeps answering 503 for (held) and a SIGKILL while it is held,
+a character a destination cannot encode, a replay past the head."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ def ledger_at(url: str) -> Ledger:
     return build_ledger(Settings(database_url=url))  # type: ignore[arg-type]
 
 
+def status_of(url: str, cfg: Any, name: str = "erp-rest") -> Any:
+    """The destination's writeback status, read by another process than the pump's."""
+    ledger = ledger_at(url)
+    svc = WritebackService(ledger, cfg)
+    try:
+        return svc.status(name)[0]
+    finally:
+        svc.close()
+        ledger.close()
+
+
 def rest_destination(receiver: Receiver, **extra: Any) -> dict[str, Any]:
     return {
         "name": "erp-rest",
@@ -70,6 +82,7 @@ def test_a_flaky_erp_and_repeated_sigkills_of_the_pump_lose_and_double_nothing(
         cli = Cli(sqlite_url, {"FLOORLEDGER_CONFIG": str(write_config(tmp_path / "p.toml", cfg))})
         rng = random.Random(5)
         at_kill: list[int] = []
+        held_at_kill: list[int] = []
         for _ in range(KILLS):
             before = len(receiver.applied)
             pump = cli.spawn("writeback", "run", "--poll", "0.05")
@@ -86,11 +99,14 @@ def test_a_flaky_erp_and_repeated_sigkills_of_the_pump_lose_and_double_nothing(
             finally:
                 sigkill(pump)
             at_kill.append(len(receiver.applied))
+            held_at_kill.append(len(status_of(sqlite_url, cfg).held))
         pump = cli.spawn("writeback", "run", "--poll", "0.05")
         try:
             took = wait_until(
                 lambda: len(receiver.applied) == len(recorded), 90, "every message delivered"
             )
+            # An order held by a run of faults is cleared by its background retry.
+            wait_until(lambda: not status_of(sqlite_url, cfg).held, 30, "held orders cleared")
         finally:
             stop(pump)
         ledger = ledger_at(sqlite_url)
@@ -115,19 +131,126 @@ def test_a_flaky_erp_and_repeated_sigkills_of_the_pump_lose_and_double_nothing(
             out_of_order=len(receiver.out_of_order),
             faults=dict(receiver.faults),
             applied_at_each_kill=at_kill,
+            held_orders_at_each_kill=held_at_kill,
             last_run_seconds=round(took, 1),
             position=f"{st.position}/{st.head}",
             backlog=st.backlog,
+            held_at_end=len(st.held),
         )
         assert len(recorded) == ORDERS * 10
         assert not lost and not unknown and not receiver.out_of_order
         assert in_order_per_order(list(receiver.applied))
         assert any(0 < a < len(recorded) for a in at_kill), f"no kill landed mid-drain: {at_kill}"
         assert sum(receiver.faults.values()) > 0
-        assert st.position == st.head and st.backlog == 0 and st.parked == []
+        assert st.position == st.head and st.backlog == 0 and st.parked == [] and st.held == []
         # Re-sent: what was in flight at each kill or failed request — a chunk each, not a scan.
         resent_bound = 10 * (KILLS + sum(receiver.faults.values()) * 2)
         assert receiver.duplicates <= resent_bound
+    finally:
+        receiver.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
+def test_an_order_the_erp_answers_503_for_is_held_and_a_sigkill_while_held_resends_nothing(
+    tmp_path: Path, store_url: str
+) -> None:
+    receiver = Receiver()
+    receiver.fail_orders = {"H-00"}
+    receiver.start()
+    try:
+        cfg = config(tmp_path, [rest_destination(receiver)], flush_seconds=1)
+        ledger = ledger_at(store_url)
+        try:
+            for i in range(12):
+                work_order(ledger, "H-00" if i == 4 else f"G-{i:02d}", t=i)
+            recorded = expected_keys(ledger, "erp-rest")
+            oid = str(ledger.order_id("H-00", "erp"))
+        finally:
+            ledger.close()
+        held_keys = [k for k in recorded if k.split(":")[1] == oid]
+        cli = Cli(store_url, {"FLOORLEDGER_CONFIG": str(write_config(tmp_path / "p.toml", cfg))})
+        pump = cli.spawn("writeback", "run", "--poll", "0.05")
+        try:
+            wait_until(
+                lambda: (
+                    len(receiver.applied) == len(recorded) - len(held_keys)
+                    and bool(status_of(store_url, cfg).held)
+                ),
+                60,
+                "every other order delivered and H-00 held",
+            )
+            ledger = ledger_at(store_url)  # more floor work while H-00 is held
+            try:
+                for i in range(12, 16):
+                    work_order(ledger, f"G-{i:02d}", t=i)
+                recorded = expected_keys(ledger, "erp-rest")
+            finally:
+                ledger.close()
+            wait_until(
+                lambda: (
+                    len(receiver.applied) == len(recorded) - len(held_keys)
+                    and status_of(store_url, cfg).position == status_of(store_url, cfg).head
+                ),
+                60,
+                "the later orders delivered past the held one and recorded as such",
+            )
+            tries_before_kill = receiver.failed_for["H-00"]
+        finally:
+            sigkill(pump)
+        held = status_of(store_url, cfg)
+        applied_at_kill = len(receiver.applied)
+        pump = cli.spawn("writeback", "run", "--poll", "0.05")
+        try:
+            wait_until(
+                lambda: receiver.failed_for["H-00"] > tries_before_kill + 2,
+                30,
+                "the restarted pump retries the held order",
+            )
+            still = status_of(store_url, cfg)
+            resent_after_restart = receiver.duplicates
+            receiver.fail_orders = set()  # the ERP answers for H-00 again
+            took = wait_until(
+                lambda: len(receiver.applied) == len(recorded), 60, "the held order delivered"
+            )
+            wait_until(lambda: not status_of(store_url, cfg).held, 30, "the hold cleared")
+        finally:
+            stop(pump)
+        st = status_of(store_url, cfg)
+        applied = list(receiver.applied)
+        lost = set(recorded) - set(applied)
+        counts(
+            f"one order answered 503 ({store_url.split(':')[0]}), SIGKILL while held",
+            recorded=len(recorded),
+            held_order_messages=len(held_keys),
+            delivered_before_kill=applied_at_kill,
+            held_at_kill=[(h.order_no, h.waiting, h.attempts) for h in held.held],
+            last_error=held.held[0].last_error[-50:] if held.held else None,
+            held_since=held.held[0].held_since if held.held else None,
+            held_after_restart=[h.order_no for h in still.held],
+            tries_503=receiver.failed_for["H-00"],
+            resent_after_restart=resent_after_restart,
+            delivered=len(applied),
+            duplicates_deduped=receiver.duplicates,
+            lost=len(lost),
+            out_of_order=len(receiver.out_of_order),
+            recovery_seconds=round(took, 1),
+            position=f"{st.position}/{st.head}",
+            backlog=st.backlog,
+        )
+        assert applied_at_kill == len(recorded) - len(held_keys)
+        assert [h.order_no for h in held.held] == ["H-00"]
+        assert "503" in held.held[0].last_error and held.held[0].waiting == len(held_keys) - 1
+        assert held.position == held.head and held.backlog == len(held_keys)
+        assert [h.order_no for h in still.held] == ["H-00"]
+        assert still.held[0].held_since == held.held[0].held_since
+        assert resent_after_restart == 0 and receiver.duplicates == 0
+        assert not lost and [k for k in applied if k in held_keys] == held_keys
+        assert in_order_per_order(applied) and not receiver.out_of_order
+        assert st.held == [] and st.backlog == 0 and st.position == st.head
     finally:
         receiver.stop()
 

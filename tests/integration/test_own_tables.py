@@ -10,14 +10,14 @@ import psycopg
 import pytest
 
 from adapters.tokens import T_TOKENS, TokenStore
-from adapters.writeback.state import T_DEST, T_HELD, T_PARKED, PumpState
+from adapters.writeback.state import T_DEST, T_HELD, T_HOLD, T_PARKED, PumpState
 from domain import Ledger
 from projections import ViewRunner
 from projections.db import Database
 from projections.runner import T_TRACKING
 from tests.conftest import PG_DSN, Backend, _pg_schema
 
-OWN_TABLES = {T_TOKENS, T_DEST, T_PARKED, T_HELD, T_TRACKING}
+OWN_TABLES = {T_TOKENS, T_DEST, T_PARKED, T_HELD, T_HOLD, T_TRACKING}
 
 
 def _tables(backend: Backend, schema: str | None = None) -> set[str]:
@@ -50,7 +50,7 @@ def test_tokens_and_writeback_state_create_their_tables_on_first_use(
     tokens = TokenStore(backend.settings, database=database)
     assert tokens.list() == []
     assert PumpState(database).destinations() == []
-    assert {T_TOKENS, T_DEST, T_PARKED, T_HELD} <= _tables(backend)
+    assert {T_TOKENS, T_DEST, T_PARKED, T_HELD, T_HOLD} <= _tables(backend)
 
 
 def test_the_own_tables_live_beside_the_ledgers_events(backend: Backend, ledger: Ledger) -> None:

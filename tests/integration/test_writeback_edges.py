@@ -3,6 +3,7 @@ a supervisor's decision that exists only as the order's event (#11 items 3, 4b, 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,13 +51,16 @@ def rest(receiver: Receiver, **extra: object) -> dict[str, object]:
 
 
 def drain(pump: Pump, passes: int = 400) -> int:
-    """Run passes (ignoring the backoff) until every destination's backlog is read."""
+    """Run passes (ignoring the backoff) until every destination's backlog is read and no
+    order is held (a held order is retried on its own backoff timer)."""
     for i in range(passes):
         for p in pump.pumps.values():
             p.next_attempt = 0.0
         result = pump.run_once()
         if all(isinstance(v, int) and v == 0 for v in result.values()):
-            return i + 1
+            if not any(p.state.holds(p.name) for p in pump.pumps.values()):
+                return i + 1
+            time.sleep(0.02)
     return passes
 
 

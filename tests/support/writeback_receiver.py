@@ -1,7 +1,8 @@
 """A real HTTP receiver on loopback that honours Idempotency-Key, for the writeback tests.
 
 It applies each key once, records the order it applied messages in, can refuse the messages
-of chosen orders (422) and can go down (connection refused) and come back on the same port.
+of chosen orders (422), answer 503 to any request carrying a chosen order's message, and can
+go down (connection refused) and come back on the same port.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Receiver:
         self.requests = 0
         self.refuse_orders: set[str] = set()
         self.fail_status: int | None = None  # answer every request with this (e.g. 503)
+        self.fail_orders: set[str] = set()  # answer 503 to a request carrying these orders
+        self.failed_for: dict[str, int] = defaultdict(int)  # order_no → 503s answered
         self.out_of_order: list[str] = []
         self.delay = 0.0  # seconds per message applied (a slow ERP)
         # A flaky ERP: this fraction of requests meets a fault, picked at random (seeded) among
@@ -176,6 +179,12 @@ class Receiver:
                 return self.fail_status, {"error": "unavailable"}
             if not headers.get("Idempotency-Key"):
                 return 400, {"error": "Idempotency-Key header is required"}
+            if self.fail_orders and isinstance(body, dict):
+                msgs = body.get("messages", [body])
+                bad = sorted({m.get("order_no") for m in msgs} & self.fail_orders)
+                if bad:
+                    self.failed_for[bad[0]] += 1
+                    return 503, {"error": f"order {bad[0]} is being recalculated, try again"}
             if path == "/events":
                 status = self._apply(body)
                 if status == 422:
