@@ -86,12 +86,30 @@ def bound_store_calls(recorder: Any) -> None:
     """Make the recorder's command-path calls honour the caller's deadline: under a deadline
     a failed try (connection lost, no connection) is tried again only while time is left,
     then CommandDeadlineError; without one the library's retrying call runs unchanged."""
+    bounded = False
     for name in BOUNDED_CALLS:
         method = getattr(recorder, name, None)
         once = getattr(method, "__wrapped__", None)  # the library's @retry keeps the original
         if method is None or once is None:
             continue
         setattr(recorder, name, _bounded(method, once.__get__(recorder), name))
+        bounded = True
+    pool = getattr(getattr(recorder, "datastore", None), "pool", None)
+    if bounded and isinstance(getattr(pool, "timeout", None), int | float):
+        _bound_pool_wait(pool)
+
+
+def _bound_pool_wait(pool: Any) -> None:
+    """A try waits for a pooled connection (PostgreSQL) no longer than the deadline allows."""
+    connection = pool.connection
+
+    def bounded(timeout: float | None = None) -> Any:
+        left = remaining()
+        if timeout is None and left is not None:
+            timeout = max(0.01, min(float(pool.timeout), left))
+        return connection(timeout=timeout)
+
+    pool.connection = bounded
 
 
 def _bounded(retrying: Callable[..., Any], once: Callable[..., Any], name: str) -> Any:
