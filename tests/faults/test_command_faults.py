@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from adapters.settings import Settings, build_ledger
+from domain import WorkOrder
 from tests.conftest import PG_DSN
 from tests.e2e.conftest import an_erp_order
 from tests.faults.conftest import ApiServer, counts, wait_until
@@ -38,13 +39,18 @@ DEADLINE = 5.0
 CLIENT_TIMEOUT = 4 * DEADLINE
 
 
+Answer = tuple[int, float, float, bool, bool]
+
+
 class Load:
     """Client threads reporting distinct good quantities (1, 2, 3…) on the orders."""
 
     def __init__(self, server: ApiServer, key: Callable[[int], str | None] = lambda n: None):
         self.server = server
         self.key = key
-        self.answers: dict[int, tuple[int, float, float, bool]] = {}  # n -> status, t0, t1, RA
+        # n -> status, sent, answered, Retry-After given, 503 after the deadline (not "nothing
+        # was recorded")
+        self.answers: dict[int, Answer] = {}
         self.stop = threading.Event()
         self.details: list[str] = []  # the first few refusals, to show what went wrong
         self._next = iter(range(1, 10**9))
@@ -67,13 +73,14 @@ class Load:
                         headers={**headers, **({"Idempotency-Key": key} if key else {})},
                     )
                     status, retry_after = r.status_code, "Retry-After" in r.headers
+                    late = status == 503 and "deadline" in r.text
                     if status >= 400 and len(self.details) < 5:
                         self.details.append(f"{status} {r.text[:300]}")
                 except httpx.TimeoutException:
-                    status, retry_after = -1, False  # no answer within CLIENT_TIMEOUT
+                    status, retry_after, late = -1, False, False  # none within CLIENT_TIMEOUT
                 except httpx.TransportError:
-                    status, retry_after = -2, False
-                self.answers[n] = (status, t0, time.monotonic(), retry_after)
+                    status, retry_after, late = -2, False, False
+                self.answers[n] = (status, t0, time.monotonic(), retry_after, late)
 
     def __enter__(self) -> Load:
         for t in self.threads:
@@ -93,7 +100,7 @@ def recorded(url: str) -> Counter[int]:
         seen: Counter[int] = Counter()
         for no in ORDERS:
             for e in ledger.events.get(ledger.order_id(no)):
-                if type(e).__name__ == "QuantityReported":
+                if isinstance(e, WorkOrder.QuantityReported):
                     seen[int(e.good)] += 1
         return seen
     finally:
@@ -106,10 +113,11 @@ def release(server: ApiServer) -> None:
         assert r.status_code == 200, r.text
 
 
-def tally(answers: dict[int, tuple[int, float, float, bool]], seen: Counter[int]) -> dict[str, Any]:
+def tally(answers: dict[int, Answer], seen: Counter[int]) -> dict[str, Any]:
     acknowledged = {n for n, a in answers.items() if a[0] == 200}
     refused = {n for n, a in answers.items() if 400 <= a[0] < 500}
     unavailable = {n for n, a in answers.items() if a[0] == 503}
+    late = {n for n in unavailable if answers[n][4]}
     return {
         "requests": len(answers),
         "acknowledged": len(acknowledged),
@@ -119,7 +127,9 @@ def tally(answers: dict[int, tuple[int, float, float, bool]], seen: Counter[int]
         "refused": len(refused),
         "refused_but_recorded": sum(1 for n in refused if seen[n] > 0),
         "unavailable_503": len(unavailable),
-        "unavailable_but_recorded": sum(1 for n in unavailable if seen[n] > 0),
+        "unavailable_after_deadline": len(late),
+        "after_deadline_but_recorded": sum(1 for n in late if seen[n] > 0),
+        "nothing_recorded_but_recorded": sum(1 for n in unavailable - late if seen[n] > 0),
         "no_answer": sum(1 for a in answers.values() if a[0] < 0),
         "other": sum(1 for a in answers.values() if a[0] not in (200, 503) and a[0] >= 500),
     }
@@ -166,6 +176,7 @@ def test_unkeyed_writes_under_terminated_connections_are_each_recorded_once(
     assert figures["duplicates"] == 0
     assert figures["lost"] == 0
     assert figures["refused_but_recorded"] == 0
+    assert figures["nothing_recorded_but_recorded"] == 0  # a 503 that says so recorded nothing
     assert figures["no_answer"] == 0
 
 
@@ -216,4 +227,5 @@ def test_requests_in_flight_when_postgres_becomes_unreachable_are_answered_withi
     assert figures["duplicates"] == 0
     assert figures["lost"] == 0
     assert figures["refused_but_recorded"] == 0
+    assert figures["nothing_recorded_but_recorded"] == 0  # a 503 that says so recorded nothing
     assert Decimal(figures["acknowledged"]) > 0
