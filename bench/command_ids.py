@@ -1,7 +1,7 @@
 """What #11's write guarantees cost a floor command (ADR 0015), in one run.
 
     python bench/command_ids.py [--base /path/to/main/checkout] [--commands 600] [--rounds 3]
-                                [--backends sqlite,postgres] [--pg postgresql://...]
+                                [--backends memory,sqlite,postgres] [--pg postgresql://...]
 
 Sequential ReportQuantity commands on released orders (commands per second), alternated
 against a named baseline (bench/method.py):
@@ -70,6 +70,8 @@ def worker(url: str, commands: int, keyed: bool, deadline: bool) -> float:
 def fresh_store(backend: str, pg: str, tmp: Path) -> tuple[str, str | None]:
     if backend == "sqlite":
         return f"sqlite:///{tmp / (uuid.uuid4().hex + '.db')}", None
+    if backend == "memory":  # SQLite in memory: no fsync, so the code's own cost shows
+        return f"sqlite:///file:{uuid.uuid4().hex}?mode=memory&cache=shared", None
     schema = "bench_" + uuid.uuid4().hex[:10]
     with psycopg.connect(pg, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -107,7 +109,7 @@ def main() -> None:
     p.add_argument("--deadline", action="store_true")
     p.add_argument("--base", type=Path, help="a checkout of main to compare with")
     p.add_argument("--commands", type=int, default=600)
-    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--backends", default="memory,sqlite,postgres")
     p.add_argument("--pg", default=PG)
     rounds_argument(p)
     args = p.parse_args()
