@@ -60,7 +60,7 @@ class GroupCommit:
     the group gets that error at once. A lone command is simply saved.
 
     Commands under a deadline (:mod:`domain.deadline`) are saved under the group's earliest
-    one; one still queued when its deadline passes leaves the queue unsaved.
+    one; one whose deadline passed while it was queued is not saved.
     """
 
     def __init__(self, save: Callable[..., list[Recording[UUID]]], max_group: int = 256):
@@ -93,8 +93,10 @@ class GroupCommit:
             for w in group:
                 w.taken = True
         try:
-            with deadline.deadline_at(_earliest(group)):
-                self._flush(group)
+            live = self._drop_expired(group)
+            if live:
+                with deadline.deadline_at(_earliest(live)):
+                    self._flush(live)
         finally:
             with self._mutex:
                 if self._queue:
@@ -105,6 +107,21 @@ class GroupCommit:
                 else:
                     self._leading = False
         return self._outcome(me)
+
+    @staticmethod
+    def _drop_expired(group: list[_Waiting]) -> list[_Waiting]:
+        """The members still within their deadline; the others fail unsaved (so one late
+        member does not cut the group's time short)."""
+        now = time.monotonic()
+        live: list[_Waiting] = []
+        for w in group:
+            if w.deadline is not None and now >= w.deadline[0]:
+                w.error = CommandDeadlineError(w.deadline[1], "waiting to be saved")
+                if w.done is not None:
+                    w.done.set()
+            else:
+                live.append(w)
+        return live
 
     def _leave(self, me: _Waiting) -> bool:
         """Take a waiter whose deadline passed out of the queue; False when it was taken into a
