@@ -33,6 +33,7 @@ from tests.support.tcp_proxy import TcpProxy
 
 ORDERS = ("WO-1", "WO-2", "WO-3", "WO-4")
 CLIENTS = 8
+KILL_EVERY = 0.02  # seconds between two rounds of terminations
 DEADLINE = 5.0
 # No request may take longer than this: four times the deadline (the store library alone
 # retries a lost connection for 20 s and more, per member of a group commit).
@@ -159,7 +160,7 @@ def test_unkeyed_writes_under_terminated_connections_are_each_recorded_once(
     stop, kills = threading.Event(), [0]
 
     def killer() -> None:
-        for n in terminate_backends(app_name, stop, 0.003):
+        for n in terminate_backends(app_name, stop, KILL_EVERY):
             kills[0] += n
 
     k = threading.Thread(target=killer)
