@@ -79,9 +79,18 @@ def fresh_store(backend: str, pg: str, tmp: Path) -> tuple[str, str | None]:
 
 
 def drop(pg: str, schema: str | None) -> None:
-    if schema:
-        with psycopg.connect(pg, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    """Drop the run's schema, waiting for a free connection on a busy shared server."""
+    for attempt in range(10):
+        if not schema:
+            return
+        try:
+            with psycopg.connect(pg, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            return
+        except psycopg.OperationalError:
+            if attempt == 9:
+                raise
+            time.sleep(2)
 
 
 def run_in(tree: Path, backend: str, args: argparse.Namespace, tmp: Path, **flags: bool) -> float:
