@@ -24,6 +24,7 @@ from domain import (
     WorkOrder,
 )
 from domain.commands import Command
+from domain.deadline import command_deadline
 from projections import ViewReader
 
 NON_BLANK = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
@@ -214,8 +215,10 @@ def _check_fresh(
     op_id: str,
     integration: str | None,
     off_routing: bool = False,
+    deadline_seconds: float | None = None,
 ) -> None:
-    order = ledger.get_order(order_no, integration)  # OrderNotFoundError -> 404
+    with command_deadline(deadline_seconds):
+        order = ledger.get_order(order_no, integration)  # OrderNotFoundError -> 404
     problem = _check_target(ledger, order, op_id, principal, off_routing)
     if problem == "unknown":
         raise OperationNotFoundError(order.order_no, op_id)
@@ -250,6 +253,7 @@ async def operation_target(
     op_id: OpId,
     principal: FloorCaller,
     ledger: LedgerDep,
+    runtime: RuntimeDep,
     integration: IntegrationQuery = None,
     off_routing: Annotated[
         bool,
@@ -272,8 +276,9 @@ async def operation_target(
     ):
         return OperationTarget(order_no, op_id, integration, principal)
     await run_in_threadpool(
-        _check_fresh, ledger, principal, order_no, stripped, integration, off_routing
-    )
+        _check_fresh, ledger, principal, order_no, stripped, integration, off_routing,
+        runtime.settings.command_deadline_seconds,
+    )  # fmt: skip
     return OperationTarget(order_no, op_id, integration, principal)
 
 
@@ -308,13 +313,18 @@ class Recorder:
 
     def run(self, command: Callable[[str | None], CommandOutcome]) -> CommandPublic:
         """Run ``command(key)``; a refusal under a key is looked at once more, because a
-        concurrent twin of the request may have just recorded it (then its answer is ours)."""
-        try:
-            outcome = command(self.key)
-        except DomainError as exc:
-            if self.key is None or isinstance(exc, IdempotencyKeyReusedError | ConcurrencyError):
-                raise
-            outcome = command(self.key)
+        concurrent twin of the request may have just recorded it (then its answer is ours).
+
+        All of it within the command deadline: past it, the store error (503) is raised."""
+        with command_deadline(self.runtime.settings.command_deadline_seconds):
+            try:
+                outcome = command(self.key)
+            except DomainError as exc:
+                if self.key is None or isinstance(
+                    exc, IdempotencyKeyReusedError | ConcurrencyError
+                ):
+                    raise
+                outcome = command(self.key)
         if outcome.replayed:
             self.response.headers["Idempotent-Replayed"] = "true"
         elif outcome.events:

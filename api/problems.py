@@ -25,6 +25,7 @@ from domain import (
     OrderStateError,
     RowNotFoundError,
 )
+from domain.deadline import CommandDeadlineError
 
 log = logging.getLogger("floorledger.api")
 
@@ -270,13 +271,24 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None and not isinstance(exc, StoreUnavailableError):
         runtime.mark_down(detail)
+    if isinstance(exc, CommandDeadlineError):
+        # the write may have reached the store before it stopped answering (docs/operations.md)
+        said = (
+            f"the event store did not answer within the {exc.seconds:g} s deadline; the "
+            "write may or may not be recorded (never twice) — retry with the same "
+            "Idempotency-Key, or without a key look at the order's history first"
+        )
+    else:
+        said = (
+            "the event store cannot be reached; nothing was recorded — retry with the same "
+            "Idempotency-Key"
+        )
     return problem(
         request,
         503,
         "store-unavailable",
         "Store unavailable",
-        "the event store cannot be reached; nothing was recorded — retry with the same "
-        "Idempotency-Key",
+        said,
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 

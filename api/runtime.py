@@ -40,6 +40,12 @@ class ApiSettings(Settings):
     threads: int = Field(
         default=100, ge=1, le=1000, description="worker threads for requests that block"
     )
+    command_deadline_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="a write request is answered within this (else 503 store-unavailable)",
+    )
     # transport security (api/security.py)
     ssl_certfile: Path | None = Field(default=None, description="serve HTTPS with this PEM cert")
     ssl_keyfile: Path | None = Field(default=None, description="the certificate's private key")

@@ -8,14 +8,16 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Recording
 
+from domain import deadline
+from domain.deadline import CommandDeadlineError, stored_position
 from domain.errors import (
     ConcurrencyError,
     DomainError,
@@ -36,10 +38,12 @@ _RACED = "raced"
 class _Waiting:
     """One command's events waiting to be saved in a group."""
 
-    __slots__ = ("done", "error", "items", "lead", "result")
+    __slots__ = ("deadline", "done", "error", "items", "lead", "result", "taken")
 
     def __init__(self, items: list[Any]) -> None:
         self.items = items
+        self.deadline = deadline.current()
+        self.taken = False  # in a group being saved (no longer only queued)
         self.done: threading.Event | None = None  # only a command that waits needs one
         self.lead = False
         self.result: list[Recording[UUID]] = []
@@ -50,9 +54,13 @@ class GroupCommit:
     """Saves the events of concurrent commands on different aggregates in one transaction.
 
     The first waiting command leads: it saves everything queued so far in one ``save`` and
-    hands the lead to the next waiting command. When a group fails (for example one command
+    hands the lead to the next waiting command. When a group fails on a conflict (one command
     raced another writer), each command of the group is saved on its own, so one conflict
-    never fails the others. A lone command is simply saved.
+    never fails the others; when it fails because the store is unreachable, every command of
+    the group gets that error at once. A lone command is simply saved.
+
+    Commands under a deadline (:mod:`domain.deadline`) are saved under the group's earliest
+    one; one whose deadline passed while it was queued is not saved.
     """
 
     def __init__(self, save: Callable[..., list[Recording[UUID]]], max_group: int = 256):
@@ -71,15 +79,24 @@ class GroupCommit:
             if not lead:
                 me.done = threading.Event()
         if me.done is not None:
-            me.done.wait()
+            left = deadline.remaining()
+            if not me.done.wait(left) and self._leave(me):
+                at = me.deadline
+                raise CommandDeadlineError(at[1] if at else 0.0, "waiting to be saved")
+            me.done.wait()  # taken into a group: its save is bounded by the group's deadline
             if not me.lead:
                 return self._outcome(me)
         group: list[_Waiting]
         with self._mutex:
             group = self._queue[: self._max]
             del self._queue[: len(group)]
+            for w in group:
+                w.taken = True
         try:
-            self._flush(group)
+            live = self._drop_expired(group)
+            if live:
+                with deadline.deadline_at(_earliest(live)):
+                    self._flush(live)
         finally:
             with self._mutex:
                 if self._queue:
@@ -90,6 +107,30 @@ class GroupCommit:
                 else:
                     self._leading = False
         return self._outcome(me)
+
+    @staticmethod
+    def _drop_expired(group: list[_Waiting]) -> list[_Waiting]:
+        """The members still within their deadline; the others fail unsaved (so one late
+        member does not cut the group's time short)."""
+        now = time.monotonic()
+        live: list[_Waiting] = []
+        for w in group:
+            if w.deadline is not None and now >= w.deadline[0]:
+                w.error = CommandDeadlineError(w.deadline[1], "waiting to be saved")
+                if w.done is not None:
+                    w.done.set()
+            else:
+                live.append(w)
+        return live
+
+    def _leave(self, me: _Waiting) -> bool:
+        """Take a waiter whose deadline passed out of the queue; False when it was taken into a
+        group (or handed the lead) meanwhile."""
+        with self._mutex:
+            if me.taken or me.lead or me not in self._queue:
+                return False
+            self._queue.remove(me)
+            return True
 
     @staticmethod
     def _outcome(me: _Waiting) -> list[Recording[UUID]]:
@@ -104,10 +145,15 @@ class GroupCommit:
             else:
                 try:
                     recordings = self._save(*[i for w in group for i in w.items])
+                except (OperationalError, InterfaceError) as exc:
+                    for w in group:  # the store is unreachable: no member fares better alone
+                        w.error = exc
                 except Exception:
                     for w in group:
                         try:
-                            w.result = self._save(*w.items)
+                            with deadline.deadline_at(w.deadline):
+                                deadline.check("saving the group member by member")
+                                w.result = self._save(*w.items)
                         except Exception as exc:
                             w.error = exc
                 else:
@@ -123,6 +169,12 @@ class GroupCommit:
             for w in group:
                 if w.done is not None:
                     w.done.set()
+
+
+def _earliest(group: list[_Waiting]) -> tuple[float, float] | None:
+    """The earliest deadline of a group's commands (None when none has one)."""
+    deadlines = [w.deadline for w in group if w.deadline is not None]
+    return min(deadlines) if deadlines else None
 
 
 @dataclass(frozen=True)
@@ -149,8 +201,10 @@ class Submission:
     """One command handed to the executor: on which order, by whom, under which key.
 
     ``fingerprint`` is what makes two keyed submissions the same request (see
-    ``domain.commands.fingerprint``); it is "" without a key. A server-side command id (#11)
-    belongs here too, so that it reaches the receipt and the events without new arguments.
+    ``domain.commands.fingerprint``); it is "" without a key. ``command_id`` is the server's
+    own id of this submission (#11, ADR 0015): a keyed command's receipt records it, so a
+    receipt found by the same submission (its write landed but the store's answer was lost)
+    is this command's own outcome, not a replay.
     """
 
     order_id: UUID
@@ -159,6 +213,7 @@ class Submission:
     actor: Actor
     key: str | None = None
     fingerprint: str = ""
+    command_id: str = field(default_factory=lambda: uuid4().hex)
 
 
 class CommandExecutor:
@@ -172,6 +227,21 @@ class CommandExecutor:
 
     def _lock(self, aggregate_id: UUID) -> threading.Lock:
         return self._locks[aggregate_id.int % LOCK_STRIPES]
+
+    @contextlib.contextmanager
+    def _locked(self, aggregate_id: UUID, name: str) -> Iterator[None]:
+        """Hold the aggregate's lock; under a deadline, wait for it only until then."""
+        deadline.check(f"before working on {name!r}")
+        left = deadline.remaining()
+        lock = self._lock(aggregate_id)
+        if not lock.acquire(timeout=-1 if left is None else left):
+            deadline.check(f"waiting for {name!r}")
+            at = deadline.current()
+            raise CommandDeadlineError(at[1] if at else 0.0, f"waiting for {name!r}")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def evict(self, aggregate_id: UUID) -> None:
         """Drop a cached aggregate, so the next load reads the store."""
@@ -191,26 +261,34 @@ class CommandExecutor:
 
     # ------------------------------------------------------------------ receipts
 
-    def replay(self, key: str, fingerprint: str, integration: str) -> CommandOutcome | None:
-        """The first outcome of a keyed command already applied, or None when the key is new.
+    def replay(
+        self, key: str, fingerprint: str, integration: str, command_id: str | None = None
+    ) -> CommandOutcome | None:
+        """The first outcome of a keyed command already applied, or None when the key is new;
+        its position is the first write's (where the receipt was stored). ``replayed`` is
+        False when the receipt is the submission ``command_id``'s own.
 
         Raises IdempotencyKeyReusedError when the key was used for a different request.
         """
+        rid = receipt_id_for(key)
         try:
-            receipt: CommandReceipt = self.app.repository.get(receipt_id_for(key))
+            receipt: CommandReceipt = self.app.repository.get(rid)
         except AggregateNotFoundError:
             return None
         if receipt.fingerprint != fingerprint:
             raise IdempotencyKeyReusedError(key)
         out = receipt.outcome
+        position = stored_position(self.app.recorder, rid, receipt.version)
+        if position is None:  # a store this cannot ask: the head is at or after the write
+            position = self.app.recorder.max_notification_id()
         return CommandOutcome(
             order_no=receipt.order_no,
             integration=integration,
             version=int(out["version"]),
             events=tuple(out["events"]),
             warnings=tuple(out["warnings"]),
-            position=self.app.recorder.max_notification_id(),
-            replayed=True,
+            position=position,
+            replayed=command_id is None or receipt.command_id != command_id,
             result=out.get("result"),
         )
 
@@ -233,7 +311,7 @@ class CommandExecutor:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 _backoff(attempt)
-            with self._lock(sub.order_id):
+            with self._locked(sub.order_id, sub.order_no):
                 try:
                     done = self._attempt(sub, decide, create, refused_once=refused_once)
                 except BaseException:
@@ -269,7 +347,7 @@ class CommandExecutor:
                 result = decide(order)
             except DomainError:
                 if key is not None:
-                    replay = self.replay(key, sub.fingerprint, sub.integration)
+                    replay = self.replay(key, sub.fingerprint, sub.integration, sub.command_id)
                     if replay is not None:
                         return replay  # the first attempt of this command got there first
                 if refused_once:
@@ -289,7 +367,9 @@ class CommandExecutor:
                 "warnings": list(warnings),
                 "result": result,
             }
-            receipt = CommandReceipt.record(key, sub.fingerprint, sub.order_no, outcome, sub.actor)
+            receipt = CommandReceipt.record(
+                key, sub.fingerprint, sub.order_no, outcome, sub.actor, sub.command_id
+            )
             to_save.extend(receipt.collect_events())
         if not to_save:
             return CommandOutcome(
@@ -297,19 +377,46 @@ class CommandExecutor:
             )
         try:
             recordings = self._group.save(to_save)
+            position = recordings[-1].notification.id if recordings else None
         except IntegrityError:
-            self.evict(oid)
-            if key is not None:
-                replay = self.replay(key, sub.fingerprint, sub.integration)
-                if replay is not None:
-                    return replay
-            return _RACED
+            # Either another writer got there first, or this very write was committed and the
+            # store's answer lost (the library then tried the insert again): look which.
+            position = self._landed(to_save)
+            if position is None:
+                self.evict(oid)
+                if key is not None:
+                    replay = self.replay(key, sub.fingerprint, sub.integration, sub.command_id)
+                    if replay is not None:
+                        return replay
+                return _RACED
         if self.app.repository.cache is not None:
             self.app.repository.cache.put(oid, order)
-        position = recordings[-1].notification.id if recordings else None
         return CommandOutcome(
             sub.order_no, sub.integration, order.version, names, warnings, position, result=result
         )
+
+    def _landed(self, saved: list[Any]) -> int | None:
+        """The position of this write when the store holds it already (its first event is
+        stored, byte for byte the same: same hash chained to the same predecessor, same
+        time), else None. The write is atomic, so its first event stands for all of it."""
+        first = saved[0]
+        stored = self.app.recorder.select_events(
+            first.originator_id, gt=first.originator_version - 1, lte=first.originator_version
+        )
+        if not stored:
+            return None
+        found = self.app.mapper.to_domain_event(stored[0])
+        if (
+            type(found) is not type(first)
+            or getattr(found, "chain_hash", None) != getattr(first, "chain_hash", None)
+            or getattr(found, "timestamp", None) != getattr(first, "timestamp", None)
+        ):
+            return None
+        last = saved[-1]
+        position = stored_position(self.app.recorder, last.originator_id, last.originator_version)
+        if position is None:
+            position = self.app.recorder.max_notification_id()
+        return position
 
     # ------------------------------------------------------------------ measuring points
 
@@ -325,7 +432,7 @@ class CommandExecutor:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 _backoff(attempt)
-            with self._lock(wid):
+            with self._locked(wid, name):
                 registered = False
                 try:
                     ws: Workstation = self.app.repository.get(wid)

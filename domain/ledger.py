@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from domain import commands as c
 from domain.audit import AuditFinding, AuditReport, verify_aggregate, verify_store
 from domain.commands import Command, WorkstationCommand, fingerprint
+from domain.deadline import bound_store_calls
 from domain.erp_seen import ErpSeen
 from domain.errors import InvalidValueError, OrderNotFoundError
 from domain.executor import CommandExecutor, CommandOutcome, Submission
@@ -131,6 +132,7 @@ class Ledger(Application[UUID]):
             self.repository.cache = None
         self.default_integration = default_integration
         self._locate = locate
+        bound_store_calls(self.recorder)  # a command under a deadline stops waiting (#11)
         self.executor = CommandExecutor(self)
 
     # ------------------------------------------------------------------ ids and loading

@@ -18,24 +18,36 @@ class CommandReceipt(ChainedAggregate):
         fingerprint: str
         order_no: str
         outcome: dict[str, Any]
+        # the server's id of the submission that recorded it (#11); receipts stored before
+        # it have none, read as "" (an optional field: old events keep their stored state,
+        # so their hashes verify unchanged)
+        command_id: str = ""
 
         def apply(self, aggregate: Any) -> None:
             aggregate.key = self.key
             aggregate.fingerprint = self.fingerprint
             aggregate.order_no = self.order_no
             aggregate.outcome = dict(self.outcome)
+            aggregate.command_id = self.command_id
 
     key: str
     fingerprint: str
     order_no: str
     outcome: dict[str, Any]
+    command_id: str
 
     def __init__(self) -> None:
         pass
 
     @classmethod
     def record(
-        cls, key: str, fingerprint: str, order_no: str, outcome: dict[str, Any], actor: Actor
+        cls,
+        key: str,
+        fingerprint: str,
+        order_no: str,
+        outcome: dict[str, Any],
+        actor: Actor,
+        command_id: str = "",
     ) -> CommandReceipt:
         r: CommandReceipt = cls._create_chained(
             cls.Recorded,
@@ -44,6 +56,7 @@ class CommandReceipt(ChainedAggregate):
             fingerprint=fingerprint,
             order_no=order_no,
             outcome=outcome,
+            command_id=command_id,
             actor_id=actor.id,
             actor_role=actor.role,
             source=actor.source,

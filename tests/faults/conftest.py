@@ -126,8 +126,8 @@ def pg_url() -> Iterator[str]:
 class ApiServer:
     """``floorledger serve`` in its own process, with a token per role."""
 
-    def __init__(self, db_url: str, port: int) -> None:
-        self.cli = Cli(db_url)
+    def __init__(self, db_url: str, port: int, env: dict[str, str] | None = None) -> None:
+        self.cli = Cli(db_url, env)
         self.url = f"http://127.0.0.1:{port}"
         self.proc = self.cli.spawn("serve", "--port", str(port), "--log-level", "warning")
         self.tokens: dict[str, str] = {}
@@ -160,7 +160,8 @@ def api_server() -> Iterator[Callable[[str], ApiServer]]:
     """Start the API on a store (a token each for operator, supervisor, auditor, integration)."""
     servers: list[ApiServer] = []
 
-    def start(db_url: str) -> ApiServer:
+    def start(db_url: str, env: dict[str, str] | None = None) -> ApiServer:
+        """``env``: more environment for the server process (FLOORLEDGER_*, PGAPPNAME…)."""
         from adapters.settings import Settings
         from adapters.tokens import TokenStore
 
@@ -170,7 +171,7 @@ def api_server() -> Iterator[Callable[[str], ApiServer]]:
             secrets = {r: store.create(f"faults-{r}", r)[1] for r in roles}
         finally:
             store.close()
-        server = ApiServer(db_url, free_port())
+        server = ApiServer(db_url, free_port(), env)
         servers.append(server)
         server.tokens = secrets
         wait_until(server.ready, 60, "the API server answers", step=0.1)

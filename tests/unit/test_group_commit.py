@@ -6,8 +6,10 @@ import threading
 import time
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+import pytest
+from eventsourcing.persistence import IntegrityError, OperationalError
 
+from domain.deadline import CommandDeadlineError, command_deadline
 from domain.executor import GroupCommit
 
 
@@ -71,3 +73,44 @@ def test_a_lone_command_is_saved_directly() -> None:
     store = SlowStore()
     assert GroupCommit(store.save).save(["x"]) == ["rec:x"]
     assert store.calls == [["x"]]
+
+
+class DownStore(SlowStore):
+    """The store has become unreachable: every save fails like a lost connection."""
+
+    def save(self, *items: Any) -> list[Any]:
+        super().save()
+        raise OperationalError("connection refused")
+
+
+def test_a_group_failing_because_the_store_is_unreachable_is_not_saved_again_member_by_member() -> (
+    None
+):
+    """Each member trying alone would wait out the store's timeouts once more (#11 item 2)."""
+    store = DownStore()
+    group = GroupCommit(store.save)
+    items = [[f"o{i}-a"] for i in range(10)]
+    results = run_concurrently(group, items)
+    assert all(isinstance(results[f"o{i}-a"], OperationalError) for i in range(10))
+    assert len(store.calls) < 10  # one try per group, not one more per member
+
+
+def test_a_command_queued_past_its_deadline_leaves_the_queue_unsaved() -> None:
+    release = threading.Event()
+    saved: list[list[str]] = []
+
+    def stuck_save(*items: Any) -> list[Any]:
+        saved.append(list(items))
+        release.wait(10)  # the first group's save hangs (the store stopped answering)
+        return [f"rec:{i}" for i in items]
+
+    group = GroupCommit(stuck_save)
+    first = threading.Thread(target=group.save, args=(["first"],))
+    first.start()
+    while not saved:
+        time.sleep(0.005)
+    with command_deadline(0.2), pytest.raises(CommandDeadlineError, match="waiting to be saved"):
+        group.save(["late"])
+    release.set()
+    first.join(10)
+    assert saved == [["first"]]  # the late command was never saved
