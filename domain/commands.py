@@ -169,7 +169,8 @@ class MarkRowKeyed(OrderCommand):
 
 @dataclass(frozen=True)
 class DecideWriteback(OrderCommand):
-    """A supervisor retries or skips a message the ERP refused (recorded on the order).
+    """A supervisor retries or skips a message the ERP refused (recorded on the order), with
+    a note saying why (required for a skip, optional for a retry).
 
     The parked message's key and the ERP's reason are filled in by the server from the
     pump's state, not asked for: they take no part in the command's equality (a repeated
@@ -178,6 +179,7 @@ class DecideWriteback(OrderCommand):
 
     destination: str
     decision: str
+    note: str = ""
     message_key: str = field(default="", compare=False)
     reason: str = field(default="", compare=False)
 
