@@ -31,6 +31,9 @@ DestinationOpt = Annotated[str, typer.Option("--destination", "-d", help="Destin
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who decides (default: the login name).")
 ]
+NoteOpt = Annotated[
+    str, typer.Option("--note", help="Why (recorded with the decision; up to 1000 characters).")
+]
 
 
 @contextmanager
@@ -177,10 +180,12 @@ def retry(
     order_no: Annotated[str, typer.Argument(help="The parked order.")],
     destination: DestinationOpt,
     actor: ActorOpt = None,
+    note: NoteOpt = "",
 ) -> None:
-    """Send a parked order's refused message again, then its waiting ones (recorded)."""
+    """Send a parked order's refused message again, then its waiting ones (recorded, with
+    the note)."""
     with _service() as svc:
-        svc.retry(destination, order_no, _actor(actor, "supervisor"))
+        svc.retry(destination, order_no, _actor(actor, "supervisor"), note=note)
     console.print(f"{destination}: order {order_no} will be retried by the pump")
 
 
@@ -189,10 +194,12 @@ def skip(
     order_no: Annotated[str, typer.Argument(help="The parked order.")],
     destination: DestinationOpt,
     actor: ActorOpt = None,
+    note: NoteOpt = "",
 ) -> None:
-    """Drop a parked order's refused message; its later messages go on (recorded)."""
+    """Drop a parked order's refused message; its later messages go on (recorded, with the
+    note saying why)."""
     with _service() as svc:
-        svc.skip(destination, order_no, _actor(actor, "supervisor"))
+        svc.skip(destination, order_no, _actor(actor, "supervisor"), note=note)
     console.print(f"{destination}: order {order_no}'s refused message skipped")
 
 
