@@ -212,6 +212,107 @@ def test_an_operator_terminal_cannot_open_the_office_pages(page: Page, plant: Pl
     expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
 
 
+def park(plant: Plant, order_no: str) -> Receiver:
+    """A report on ``order_no`` triggered to the ERP, which refuses it: the order is parked
+    at erp-rest with its warning. Returns the refusing receiver."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    plant.release(order_no)
+    floor(plant, order_no, "start", now - timedelta(minutes=20))
+    body = {
+        "started_at": (now - timedelta(minutes=20)).isoformat(),
+        "ended_at": (now - timedelta(minutes=5)).isoformat(),
+        "good": "3",
+        "report_id": "R1",
+    }
+    path = f"/orders/{order_no}/operations/10/reports"
+    r = plant.call("POST", path, "sven", body, integration="plant")
+    assert r.status_code == 200, r.text
+    receiver = RECEIVERS[-1]
+    receiver.refuse_orders.add(order_no)
+    r = plant.call("POST", f"/writeback/orders/{order_no}/reports/R1/trigger", "sven", {},
+                   integration="plant")  # fmt: skip
+    assert r.status_code == 200, r.text
+    wait_for(lambda: parked(plant, order_no), 30, f"{order_no} to be parked")
+    return receiver
+
+
+def parked(plant: Plant, order_no: str) -> list[Any]:
+    r = plant.call("GET", "/writeback/destinations/erp-rest", "sven")
+    return [p for p in r.json()["parked"] if p["order_no"] == order_no]
+
+
+def test_a_supervisor_skips_a_refused_writeback_with_a_note_and_the_order_page_shows_it(
+    page: Page, plant: Plant
+) -> None:
+    park(plant, "WO-K1")
+    office_sign_in(page, plant, "sven")
+    page.get_by_role("link", name="Writeback").click()
+    desk = page.locator('section.destination[data-destination="erp-rest"]')
+    row = desk.locator("tr[data-order='WO-K1']")
+    # a skip needs a note: the browser does not send the form without one
+    row.get_by_role("button", name="Skip WO-K1").click()
+    assert row.get_by_label("Note for WO-K1 (needed to skip)").evaluate("el => !el.validity.valid")
+    expect(page.get_by_role("status")).to_have_count(0)
+    # (nor does the server take one without it)
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    bare = page.request.post(
+        plant.url + "/office/writeback/decide",
+        form={"csrf_token": token or "", "destination": "erp-rest", "order_no": "WO-K1",
+              "decision": "skip", "note": "  "},
+    )  # fmt: skip
+    assert "needs a note" in bare.text() and parked(plant, "WO-K1")
+    row.get_by_label("Note for WO-K1 (needed to skip)").fill("Keyed into the ERP by hand")
+    row.get_by_role("button", name="Skip WO-K1").click()
+    expect(page.get_by_role("status")).to_contain_text("WO-K1 at erp-rest: skipped")
+    decided = desk.locator("table.decisions tr[data-order='WO-K1']")
+    expect(decided).to_contain_text("skip")
+    expect(decided).to_contain_text("Keyed into the ERP by hand")
+    expect(decided).to_contain_text("sven (supervisor)")
+    wait_for(lambda: not parked(plant, "WO-K1"), 15, "the parked entry to clear")
+    shot(page, plant, "18-office-writeback-decided")
+    # the order page's audit trail shows the note and who decided
+    office_sign_out(page)
+    office_sign_in(page, plant, "audrey")
+    page.goto(plant.url + "/office/order?no=WO-K1&integration=plant")
+    trail = page.locator("#trail tr[data-event='WritebackDecided']")
+    expect(trail).to_contain_text("Keyed into the ERP by hand")
+    expect(trail).to_contain_text("sven")
+    expect(trail).to_contain_text("supervisor")
+    page.get_by_role("link", name="Verify the hash chain").click()
+    expect(page.locator("#verification.badge-ok")).to_be_visible()
+
+
+def test_the_api_takes_a_note_with_retry_and_skip_and_refuses_a_bad_one(plant: Plant) -> None:
+    receiver = park(plant, "WO-K2")
+    base = "/writeback/destinations/erp-rest/parked/WO-K2"
+    # a bad note is refused naming the field, and nothing is decided
+    for bad in ("bell\x07", "x" * 1001):
+        r = plant.call("POST", f"{base}/retry", "sven", {"note": bad})
+        assert r.status_code == 422 and "note" in r.text, r.text
+    assert plant.call("POST", f"{base}/retry", "audrey", {"note": "x"}).status_code == 403
+    assert not [e for e in plant.history("WO-K2") if e["event"] == "WritebackDecided"]
+    sent = receiver.requests
+    r = plant.call("POST", f"{base}/retry", "sven", {"note": "the ERP team unlocked it"})
+    assert r.status_code == 200, r.text
+
+    def refused_again() -> bool:
+        again = parked(plant, "WO-K2")
+        return receiver.requests > sent and bool(again) and again[0]["decision"] is None
+
+    wait_for(refused_again, 30, "the retry to be refused again")
+    r = plant.call("POST", f"{base}/skip", "sven", {"note": "sent by mail instead"})
+    assert r.status_code == 200, r.text
+    decided = [e for e in plant.history("WO-K2") if e["event"] == "WritebackDecided"]
+    assert [(e["details"]["decision"], e["details"]["note"], e["actor_id"]) for e in decided] == [
+        ("retry", "the ERP team unlocked it", "sven"),
+        ("skip", "sent by mail instead", "sven"),
+    ]
+    # no body at all is still a decision without a note (API clients of before)
+    park(plant, "WO-K3")
+    r = plant.call("POST", "/writeback/destinations/erp-rest/parked/WO-K3/skip", "sven")
+    assert r.status_code == 200, r.text
+
+
 def test_a_refused_writeback_is_parked_shown_with_the_reason_and_retried_from_the_desk(
     page: Page, plant: Plant
 ) -> None:
@@ -268,7 +369,12 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
     import openpyxl
 
     now = datetime.now(UTC).replace(microsecond=0)
-    for order_no, wc in (("WO-S1", "SAW-1"), ("WO-S2", "SAW-1"), ("WO-S3", "LASER-1")):
+    for order_no, wc in (
+        ("WO-S1", "SAW-1"),
+        ("WO-S2", "SAW-1"),
+        ("WO-S3", "LASER-1"),
+        ("WO-S4", "SAW-1"),
+    ):
         plant.release(order_no, work_centre=wc)
         floor(plant, order_no, "start", now - timedelta(minutes=30))
         floor(plant, order_no, "quantities", now - timedelta(minutes=10), good="7")
@@ -315,7 +421,7 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
         dict(zip(header, (c.value for c in row), strict=False))
         for row in sheet.iter_rows(min_row=2)
     ]
-    shown = {line["order_no"] for line in lines}  # (WO-O2's report is at SAW-1 too)
+    shown = {line["order_no"] for line in lines}
     assert {"WO-S1", "WO-S2"} <= shown and not shown & {"WO-S3", "WO-D1"}
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
     goods = [line["good"] for line in lines if line["order_no"] in ("WO-S1", "WO-S2")]
@@ -326,7 +432,7 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
     page.get_by_role("button", name="Mark selected keyed").click()
     expect(page.get_by_role("status")).to_contain_text("2 row(s) marked keyed")
     expect(rows.filter(has_text="WO-S1")).to_have_count(0)  # still filtered to not keyed
-    page.get_by_role("button", name="Mark WO-O2 10 keyed").click()  # one row by itself
+    page.get_by_role("button", name="Mark WO-S4 10 keyed").click()  # one row by itself
     expect(page.get_by_role("status")).to_contain_text("1 row(s) marked keyed")
     expect(rows.filter(has_text="WO-O2")).to_have_count(0)
     page.get_by_label("Keyed", exact=True).select_option(label="keyed")
