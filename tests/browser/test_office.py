@@ -180,7 +180,7 @@ def test_a_supervisor_skips_a_refused_writeback_with_a_note_and_the_order_page_s
     row.get_by_label("Note for WO-K1 (needed to skip)").fill("Keyed into the ERP by hand")
     row.get_by_role("button", name="Skip WO-K1").click()
     expect(page.get_by_role("status")).to_contain_text("WO-K1 at erp-rest: skipped")
-    decided = desk.locator("table.decisions tr[data-order='WO-K1']")
+    decided = desk.locator("table.decisions tr[data-decided='WO-K1']")
     expect(decided).to_contain_text("skip")
     expect(decided).to_contain_text("Keyed into the ERP by hand")
     expect(decided).to_contain_text("sven (supervisor)")
@@ -350,7 +350,7 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
     expect(rows.filter(has_text="WO-S1")).to_have_count(0)  # still filtered to not keyed
     page.get_by_role("button", name="Mark WO-S4 10 keyed").click()  # one row by itself
     expect(page.get_by_role("status")).to_contain_text("1 row(s) marked keyed")
-    expect(rows.filter(has_text="WO-O2")).to_have_count(0)
+    expect(rows.filter(has_text="WO-S4")).to_have_count(0)
     page.get_by_label("Keyed", exact=True).select_option(label="keyed")
     page.get_by_role("button", name="Filter").click()
     expect(rows.filter(has_text="WO-S1").locator(".keyed")).to_contain_text("yes, sven")
