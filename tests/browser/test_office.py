@@ -185,7 +185,9 @@ def test_a_supervisor_skips_a_refused_writeback_with_a_note_and_the_order_page_s
     expect(decided).to_contain_text("Keyed into the ERP by hand")
     expect(decided).to_contain_text("sven (supervisor)")
     wait_for(lambda: not parked(plant, "WO-K1"), 15, "the parked entry to clear")
-    shot(page, plant, "18-office-writeback-decided")
+    page.reload()
+    expect(desk.locator("table.parked tr[data-order='WO-K1']")).to_have_count(0)
+    shot(page, plant, "18-office-writeback-decided", desk)
     # the order page's audit trail shows the note and who decided
     office_sign_out(page)
     office_sign_in(page, plant, "audrey")
@@ -267,7 +269,7 @@ def test_a_refused_writeback_is_parked_shown_with_the_reason_and_retried_from_th
     row = desk.locator("tr[data-order='WO-O2']")
     expect(row.locator(".reason")).to_contain_text("422")
     expect(desk.locator(".backlog")).not_to_have_text("0")
-    shot(page, plant, "13-office-writeback")
+    shot(page, plant, "13-office-writeback", desk)
     receiver.refuse_orders = set()  # the ERP recovers
     row.get_by_role("button", name="Retry WO-O2").click()
     expect(page.get_by_role("status")).to_contain_text("WO-O2 at erp-rest: sent again")
