@@ -18,6 +18,10 @@ from typing import Any
 from domain.chain import canonical_json
 from domain.values import ErpOrder
 
+# A field added to a command after requests were fingerprinted: left out of the fingerprint
+# while it holds its default, so a keyed request repeated across the upgrade is the same one.
+ADDED_LATER = "added_later"
+
 
 @dataclass(frozen=True)
 class Command:
@@ -179,7 +183,7 @@ class DecideWriteback(OrderCommand):
 
     destination: str
     decision: str
-    note: str = ""
+    note: str = field(default="", metadata={ADDED_LATER: "#15"})
     message_key: str = field(default="", compare=False)
     reason: str = field(default="", compare=False)
 
@@ -241,7 +245,9 @@ def _plain(value: Any) -> Any:
     """A JSON-able stand-in: dataclasses by their compared fields, mappings as dicts."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.compare and not (ADDED_LATER in f.metadata and getattr(value, f.name) == f.default)
         }
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
