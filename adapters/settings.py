@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain import Ledger
+from domain import InvalidValueError, Ledger
+from domain.floortime import MAX_BACKDATE_SETTING, FloorTimes
 from domain.ledger import Locator
 from projections.db import Database
 
@@ -29,6 +30,20 @@ class Settings(BaseSettings):
     sqlite_lock_timeout: int = Field(default=10, ge=1, le=600)
     default_integration: str = Field(default="erp", min_length=1, max_length=60)
     aggregate_cache_size: int = Field(default=5000, ge=0)
+    max_backdate_hours: str = Field(
+        default="24",
+        description="how far back a floor time (at, started_at, ended_at) may lie, in hours; "
+        "off: any past time (imports of history)",
+    )
+
+    @field_validator("max_backdate_hours")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        try:
+            FloorTimes.from_setting(v)
+        except InvalidValueError as exc:
+            raise ValueError(str(exc)) from None
+        return v.strip().lower()
 
     @field_validator("database_url")
     @classmethod
@@ -57,7 +72,10 @@ def store_env(settings: Settings) -> dict[str, str]:
     url = settings.database_url.get_secret_value()
     parts = urlsplit(url)
     # "0" means no cache at all (the Ledger drops the library's repository cache).
-    env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
+    env: dict[str, str] = {
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        MAX_BACKDATE_SETTING: settings.max_backdate_hours,
+    }
     if parts.scheme == "sqlite":
         path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
         if not path:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from domain import Actor, ErpOperation, ErpOrder, Ledger
 from domain.commands import (
+    Command,
     CompleteOperation,
     PauseOperation,
     ReceiveErpOrder,
@@ -18,10 +19,13 @@ from domain.commands import (
     StartOperation,
     SubmitReport,
 )
+from domain.floortime import FloorTimes
 
 ERP = Actor("demo-erp", "integration", "erp:demo")
 OPERATOR = Actor("anna", "operator", "cli")
 SUPERVISOR = Actor("sam", "supervisor", "cli")
+# The window of floor times for a recorded history: any past time, no backdated warning.
+HISTORY = FloorTimes(max_backdate=None)
 
 
 def sample_order(order_no: str) -> ErpOrder:
@@ -49,18 +53,21 @@ def run_demo(ledger: Ledger, order_no: str | None = None) -> str:
     order_no = order_no or f"DEMO-{now:%Y%m%d-%H%M%S}"
     integration = "demo"
     order = sample_order(order_no)
-    ledger.execute(ReceiveErpOrder(order, integration=integration), ERP)
     t0 = now - timedelta(hours=3)
+
+    def record(command: Command, actor: Actor) -> None:
+        # the demo records a shift that already happened: a history, told with its own times
+        ledger.execute(command, actor, times=HISTORY)
+
+    record(ReceiveErpOrder(order, integration=integration), ERP)
 
     def at(minutes: int) -> datetime:
         return t0 + timedelta(minutes=minutes)
 
-    ledger.execute(StartOperation(order_no, "10", at=at(0), integration=integration), OPERATOR)
-    ledger.execute(
-        PauseOperation(order_no, "10", "MAT-WAIT", at=at(20), integration=integration), OPERATOR
-    )
-    ledger.execute(ResumeOperation(order_no, "10", at=at(35), integration=integration), OPERATOR)
-    ledger.execute(
+    record(StartOperation(order_no, "10", at=at(0), integration=integration), OPERATOR)
+    record(PauseOperation(order_no, "10", "MAT-WAIT", at=at(20), integration=integration), OPERATOR)
+    record(ResumeOperation(order_no, "10", at=at(35), integration=integration), OPERATOR)
+    record(
         ReportQuantity(
             order_no,
             "10",
@@ -72,7 +79,7 @@ def run_demo(ledger: Ledger, order_no: str | None = None) -> str:
         ),
         OPERATOR,
     )
-    ledger.execute(
+    record(
         RecordResult(
             order_no,
             "10",
@@ -86,13 +93,11 @@ def run_demo(ledger: Ledger, order_no: str | None = None) -> str:
         ),
         OPERATOR,
     )
-    ledger.execute(CompleteOperation(order_no, "10", at=at(72), integration=integration), OPERATOR)
-    ledger.execute(StartOperation(order_no, "20", at=at(80), integration=integration), OPERATOR)
-    ledger.execute(
-        ReportQuantity(order_no, "20", good=48, at=at(120), integration=integration), OPERATOR
-    )
-    ledger.execute(CompleteOperation(order_no, "20", at=at(121), integration=integration), OPERATOR)
-    ledger.execute(
+    record(CompleteOperation(order_no, "10", at=at(72), integration=integration), OPERATOR)
+    record(StartOperation(order_no, "20", at=at(80), integration=integration), OPERATOR)
+    record(ReportQuantity(order_no, "20", good=48, at=at(120), integration=integration), OPERATOR)
+    record(CompleteOperation(order_no, "20", at=at(121), integration=integration), OPERATOR)
+    record(
         SubmitReport(
             order_no,
             "20",
@@ -104,13 +109,11 @@ def run_demo(ledger: Ledger, order_no: str | None = None) -> str:
         ),
         OPERATOR,
     )
-    ledger.execute(StartOperation(order_no, "30", at=at(125), integration=integration), OPERATOR)
+    record(StartOperation(order_no, "30", at=at(125), integration=integration), OPERATOR)
     # The planner raises the quantity in the ERP while the order is already running:
     # the floor keeps its value and a supervisor decides.
-    ledger.execute(
-        ReceiveErpOrder(replace(order, quantity=Decimal(60)), integration=integration), ERP
-    )
-    ledger.execute(
+    record(ReceiveErpOrder(replace(order, quantity=Decimal(60)), integration=integration), ERP)
+    record(
         ResolveConflict(
             order_no,
             "quantity",

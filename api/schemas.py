@@ -79,7 +79,9 @@ class OperationEventCreate(CommandBody):
     model_config = example()
 
     at: Moment | None = Field(
-        default=None, description="when it happened, with a time zone (leave out for now)"
+        default=None,
+        description="when it happened, with a time zone (leave out for now); at most "
+        "FLOORLEDGER_MAX_BACKDATE_HOURS (default 24) hours back and one hour ahead",
     )
 
 

@@ -32,11 +32,14 @@ sys.path.insert(0, str(_HERE.parent))
 
 from adapters.settings import Settings, store_env
 from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder
+from domain.floortime import FloorTimes
 from projections import StatusView, ViewRunner, default_views
 
 PG_DSN = os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ERP = Actor("bench-erp", "integration", "erp:bench")
 OP = Actor("bench-op", "operator", "api")
+# the floor work is a recorded history, days back: no window of floor times
+HISTORY = FloorTimes(max_backdate=None)
 EVENTS_PER_ORDER = 12
 
 
@@ -71,17 +74,19 @@ def _floor_work(o: WorkOrder, t0: datetime) -> None:
     def t(m: int) -> datetime:
         return t0 + timedelta(minutes=m)
 
-    o.start_operation("10", OP, t(0))
-    o.pause_operation("10", "WAIT", OP, t(10))
-    o.resume_operation("10", OP, t(15))
-    o.report_quantity("10", OP, good=40, scrap=2, scrap_reason="BURR", at=t(30))
-    o.report_quantity("10", OP, good=55, rework=1, at=t(40))
-    o.complete_operation("10", OP, t(41))
-    o.start_operation("20", OP, t(45))
-    o.report_quantity("20", OP, good=90, scrap=3, scrap_reason="DENT", at=t(70))
-    o.record_result("20", OP, passed=True, characteristic="angle", at=t(71))
-    o.complete_operation("20", OP, t(72))
-    o.submit_report("20", OP, started_at=t(45), ended_at=t(72), good=90, scrap={"DENT": 3})
+    o.start_operation("10", OP, t(0), times=HISTORY)
+    o.pause_operation("10", "WAIT", OP, t(10), times=HISTORY)
+    o.resume_operation("10", OP, t(15), times=HISTORY)
+    o.report_quantity("10", OP, good=40, scrap=2, scrap_reason="BURR", at=t(30), times=HISTORY)
+    o.report_quantity("10", OP, good=55, rework=1, at=t(40), times=HISTORY)
+    o.complete_operation("10", OP, t(41), times=HISTORY)
+    o.start_operation("20", OP, t(45), times=HISTORY)
+    o.report_quantity("20", OP, good=90, scrap=3, scrap_reason="DENT", at=t(70), times=HISTORY)
+    o.record_result("20", OP, passed=True, characteristic="angle", at=t(71), times=HISTORY)
+    o.complete_operation("20", OP, t(72), times=HISTORY)
+    o.submit_report(
+        "20", OP, started_at=t(45), ended_at=t(72), good=90, scrap={"DENT": 3}, times=HISTORY
+    )
 
 
 def populate(ledger: Ledger, events: int) -> int:

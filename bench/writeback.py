@@ -33,11 +33,14 @@ from adapters.settings import Settings, build_ledger
 from adapters.writeback.pump import Pump
 from bench.method import Machine, alternate, rounds_argument
 from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder
+from domain.floortime import FloorTimes
 from tests.support.writeback import config
 from tests.support.writeback_receiver import Receiver
 
 ERP = Actor("erp-sync", "integration", "erp:erp")
 OPERATOR = Actor("anna", "operator", "api")
+# the floor work is a recorded history, days back: no window of floor times
+HISTORY = FloorTimes(max_backdate=None)
 T0 = datetime.now(UTC) - timedelta(days=30)
 
 
@@ -60,18 +63,22 @@ def record_backlog(ledger: Ledger, events: int) -> int:
         o = WorkOrder.release("erp", order, ERP)
         t = T0 + timedelta(hours=n % 500)
         for op in ("10", "20"):
-            o.start_operation(op, OPERATOR, t)
+            o.start_operation(op, OPERATOR, t, times=HISTORY)
             for i in range(6):
                 t += timedelta(minutes=3)
-                o.report_quantity(op, OPERATOR, good=5, scrap=1, scrap_reason="burr", at=t)
+                o.report_quantity(
+                    op, OPERATOR, good=5, scrap=1, scrap_reason="burr", at=t, times=HISTORY
+                )
                 t += timedelta(minutes=1)
-                o.pause_operation(op, "tooling", OPERATOR, at=t)
+                o.pause_operation(op, "tooling", OPERATOR, at=t, times=HISTORY)
                 t += timedelta(minutes=1)
-                o.resume_operation(op, OPERATOR, at=t)
-                o.record_result(op, OPERATOR, passed=i % 5 != 0, serial=f"S{n}-{op}-{i}", at=t)
+                o.resume_operation(op, OPERATOR, at=t, times=HISTORY)
+                o.record_result(
+                    op, OPERATOR, passed=i % 5 != 0, serial=f"S{n}-{op}-{i}", at=t, times=HISTORY
+                )
             t += timedelta(minutes=1)
-            o.complete_operation(op, OPERATOR, at=t)
-        o.complete_order(OPERATOR, at=t)
+            o.complete_operation(op, OPERATOR, at=t, times=HISTORY)
+        o.complete_order(OPERATOR, at=t, times=HISTORY)
         made += sum(
             1 for e in o.pending_events if type(e).__name__ not in ("Released", "WarningRaised")
         )

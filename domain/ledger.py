@@ -19,48 +19,52 @@ from domain.commands import Command, WorkstationCommand, fingerprint
 from domain.erp_seen import ErpSeen
 from domain.errors import InvalidValueError, OrderNotFoundError
 from domain.executor import CommandExecutor, CommandOutcome, Submission
+from domain.floortime import MAX_BACKDATE_SETTING, FloorTimes
 from domain.values import Actor, ErpOrder, order_id_for, text, workstation_id_for
 from domain.workorder import WorkOrder
 from domain.workstation import Workstation
 
 T = TypeVar("T")
 
-OrderHandler = Callable[[WorkOrder, Any, Actor], "str | None"]
+# (the order, the command, who asks, the window of floor times the ledger accepts)
+OrderHandler = Callable[[WorkOrder, Any, Actor, FloorTimes], "str | None"]
 WorkstationHandler = Callable[[Workstation, Any, Actor, str], None]
 
 # Each order command and the one aggregate method that decides it.
 HANDLERS: dict[type[Command], OrderHandler] = {
-    c.ReceiveErpOrder: lambda o, cmd, a: o.receive_erp_state(cmd.order.checked(), a),
-    c.CancelInErp: lambda o, cmd, a: o.cancel_in_erp(a, cmd.reason),
-    c.RaiseWarning: lambda o, cmd, a: o.raise_warning(cmd.code, cmd.message, cmd.reference, a),
-    c.StartOperation: lambda o, cmd, a: o.start_operation(cmd.op_id, a, cmd.at),
-    c.PauseOperation: lambda o, cmd, a: o.pause_operation(cmd.op_id, cmd.reason_code, a, cmd.at),
-    c.ResumeOperation: lambda o, cmd, a: o.resume_operation(cmd.op_id, a, cmd.at),
-    c.CompleteOperation: lambda o, cmd, a: o.complete_operation(cmd.op_id, a, cmd.at),
-    c.ReportQuantity: lambda o, cmd, a: o.report_quantity(
-        cmd.op_id, a, good=cmd.good, scrap=cmd.scrap, scrap_reason=cmd.scrap_reason,
-        rework=cmd.rework, unit=cmd.unit, at=cmd.at,
+    c.ReceiveErpOrder: lambda o, cmd, a, t: o.receive_erp_state(cmd.order.checked(), a),
+    c.CancelInErp: lambda o, cmd, a, t: o.cancel_in_erp(a, cmd.reason),
+    c.RaiseWarning: lambda o, cmd, a, t: o.raise_warning(cmd.code, cmd.message, cmd.reference, a),
+    c.StartOperation: lambda o, cmd, a, t: o.start_operation(cmd.op_id, a, cmd.at, times=t),
+    c.PauseOperation: lambda o, cmd, a, t: o.pause_operation(
+        cmd.op_id, cmd.reason_code, a, cmd.at, times=t
     ),
-    c.RecordResult: lambda o, cmd, a: o.record_result(
+    c.ResumeOperation: lambda o, cmd, a, t: o.resume_operation(cmd.op_id, a, cmd.at, times=t),
+    c.CompleteOperation: lambda o, cmd, a, t: o.complete_operation(cmd.op_id, a, cmd.at, times=t),
+    c.ReportQuantity: lambda o, cmd, a, t: o.report_quantity(
+        cmd.op_id, a, good=cmd.good, scrap=cmd.scrap, scrap_reason=cmd.scrap_reason,
+        rework=cmd.rework, unit=cmd.unit, at=cmd.at, times=t,
+    ),
+    c.RecordResult: lambda o, cmd, a, t: o.record_result(
         cmd.op_id, a, passed=cmd.passed, characteristic=cmd.characteristic,
         measured_value=cmd.measured_value, unit=cmd.unit, serial=cmd.serial,
-        batch=cmd.batch, at=cmd.at,
+        batch=cmd.batch, at=cmd.at, times=t,
     ),
-    c.CompleteOrder: lambda o, cmd, a: o.complete_order(a, cmd.at),
-    c.SubmitReport: lambda o, cmd, a: o.submit_report(
+    c.CompleteOrder: lambda o, cmd, a, t: o.complete_order(a, cmd.at, times=t),
+    c.SubmitReport: lambda o, cmd, a, t: o.submit_report(
         cmd.op_id, a, started_at=cmd.started_at, ended_at=cmd.ended_at, good=cmd.good,
         scrap=dict(cmd.scrap) if cmd.scrap is not None else None, rework=cmd.rework,
-        note=cmd.note, report_id=cmd.report_id,
+        note=cmd.note, report_id=cmd.report_id, times=t,
     ),
-    c.MarkRowKeyed: lambda o, cmd, a: o.mark_row_keyed(cmd.row_id, a),
-    c.DecideWriteback: lambda o, cmd, a: o.decide_writeback(
+    c.MarkRowKeyed: lambda o, cmd, a, t: o.mark_row_keyed(cmd.row_id, a),
+    c.DecideWriteback: lambda o, cmd, a, t: o.decide_writeback(
         cmd.destination, cmd.decision, cmd.message_key, cmd.reason, a, note=cmd.note
     ),
-    c.TriggerReport: lambda o, cmd, a: o.trigger_report(cmd.report_id, a),
-    c.ResolveConflict: lambda o, cmd, a: o.resolve_conflict(
+    c.TriggerReport: lambda o, cmd, a, t: o.trigger_report(cmd.report_id, a),
+    c.ResolveConflict: lambda o, cmd, a, t: o.resolve_conflict(
         cmd.field_name, cmd.resolution, cmd.note, a
     ),
-    c.AcknowledgeWarning: lambda o, cmd, a: o.acknowledge_warning(
+    c.AcknowledgeWarning: lambda o, cmd, a, t: o.acknowledge_warning(
         cmd.warning_version, cmd.note, a
     ),
 }  # fmt: skip
@@ -114,10 +118,14 @@ class Ledger(Application[UUID]):
         default_integration: str = "erp",
         *,
         locate: Locator | None = None,
+        times: FloorTimes | None = None,
     ):
         """``locate(ledger, order_no)``: the integrations holding an order number, asked when
-        a command names no integration and the default integration has no such order."""
+        a command names no integration and the default integration has no such order.
+        ``times``: the window of floor times accepted; by default the one
+        ``FLOORLEDGER_MAX_BACKDATE_HOURS`` (in ``env`` or the process environment) names."""
         super().__init__(env)
+        self.floor_times = times or FloorTimes.from_setting(self.env.get(MAX_BACKDATE_SETTING))
         if self.env.get("AGGREGATE_CACHE_MAXSIZE") == "0":
             # The library reads 0 as "unbounded"; floorledger's 0 means no cache at all.
             self.repository.cache = None
@@ -195,13 +203,23 @@ class Ledger(Application[UUID]):
 
     # ------------------------------------------------------------------ commands
 
-    def execute(self, command: Command, actor: Actor, key: str | None = None) -> CommandOutcome:
+    def execute(
+        self,
+        command: Command,
+        actor: Actor,
+        key: str | None = None,
+        *,
+        times: FloorTimes | None = None,
+    ) -> CommandOutcome:
         """Carry out a command on its order (see :meth:`_on_order`; a received ERP order is
         never looked for elsewhere: it is released where it was named).
 
         With an idempotency ``key`` a repeat gets the first outcome (``replayed``), and the
-        same key for a different command is refused (IdempotencyKeyReusedError).
+        same key for a different command is refused (IdempotencyKeyReusedError). ``times``:
+        the window of floor times for this command (default: the ledger's; a recorded
+        history, such as the demo shift, passes one without a lower bound).
         """
+        window = times or self.floor_times
         try:
             handler = HANDLERS[type(command)]
         except KeyError:
@@ -212,7 +230,7 @@ class Ledger(Application[UUID]):
         order_no = text("order_no", command.order_no, max_len=80)  # type: ignore[attr-defined]
 
         def decide(order: WorkOrder) -> str | None:
-            return handler(order, command, actor)
+            return handler(order, command, actor, window)
 
         def run(integration: str) -> CommandOutcome:
             sub = Submission(

@@ -45,6 +45,9 @@ W_OVER_QUANTITY = "over_quantity"
 W_ORDER_CANCELLED = "order_cancelled"
 W_ORDER_COMPLETED = "order_completed"
 W_ERP_QUANTITY_PENDING = "erp_quantity_pending"
+# A floor action recorded well after the time it names (domain/floortime.py); it stays open
+# until a supervisor acknowledges it, or the order is completed or cancelled.
+W_BACKDATED = "backdated"
 # Warning codes raised by adapters that the relevance rules know about.
 W_NOT_RELEASED = "not_released_in_erp"
 W_RELEASED_AGAIN = "released_in_erp"
@@ -78,6 +81,13 @@ def _elapsed(since: datetime | None, until: datetime) -> float:
     if since is None:
         return 0.0
     return max(0.0, (until - since).total_seconds())
+
+
+def _bounded_run(run: float, more: float, started_at: datetime | None, until: datetime) -> float:
+    """Run time ``run`` plus ``more``, never above the wall time from the operation's first
+    start to ``until`` (nor above ``run`` when ``until`` is earlier than an earlier bound):
+    intervals that overlap, because times were given out of order, are not counted twice."""
+    return min(run + more, max(run, _elapsed(started_at, until)))
 
 
 def _time(value: datetime | None) -> str | None:
@@ -119,7 +129,7 @@ class OperationProgress:
         """Run time without pauses, counting a running operation up to ``at``."""
         if self.running_since is None or at is None:
             return self.run_seconds
-        return self.run_seconds + _elapsed(self.running_since, at)
+        return _bounded_run(self.run_seconds, _elapsed(self.running_since, at), self.started_at, at)
 
     def to_dict(self) -> dict[str, Any]:
         """Named keys; values still at their defaults are left out (smaller view rows)."""
@@ -587,7 +597,9 @@ def _operation_started(s: OrderFold, e: Any) -> None:
 
 def _operation_paused(s: OrderFold, e: Any) -> None:
     op = _floor_op(s, e)
-    op.run_seconds += _elapsed(op.running_since, e.occurred_at)
+    op.run_seconds = _bounded_run(
+        op.run_seconds, _elapsed(op.running_since, e.occurred_at), op.started_at, e.occurred_at
+    )
     op.running_since = None
     op.state = OperationState.PAUSED
 
@@ -616,7 +628,9 @@ def _result_recorded(s: OrderFold, e: Any) -> None:
 
 def _operation_completed(s: OrderFold, e: Any) -> Change:
     op = _floor_op(s, e)
-    op.run_seconds += _elapsed(op.running_since, e.occurred_at)
+    op.run_seconds = _bounded_run(
+        op.run_seconds, _elapsed(op.running_since, e.occurred_at), op.started_at, e.occurred_at
+    )
     op.running_since = None
     op.state = OperationState.COMPLETED
     op.completed_at = e.occurred_at

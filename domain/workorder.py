@@ -18,7 +18,9 @@ from domain.errors import (
     OrderStateError,
     RowNotFoundError,
 )
+from domain.floortime import MAX_CLOCK_SKEW, FloorTimes, span
 from domain.state import (
+    W_BACKDATED,
     W_ERP_QUANTITY_PENDING,
     W_ORDER_CANCELLED,
     W_ORDER_COMPLETED,
@@ -64,21 +66,23 @@ ERP_FIELDS = (
     "status",
 )
 
-MAX_CLOCK_SKEW = timedelta(hours=1)
+DEFAULT_TIMES = FloorTimes()
 
 
-def _tz_aware(field_name: str, value: datetime | None, now: datetime) -> datetime:
+def _floor_time(
+    field_name: str, value: datetime | None, now: datetime, times: FloorTimes
+) -> tuple[datetime, timedelta]:
+    """The time a floor action happened (``now`` when not given) and how far back from now it
+    lies; refused when not a zoned time or outside the window of ``times``."""
     # the commands' and the API's name for when it happened on the floor is ``at``
     field_name = "at" if field_name == "occurred_at" else field_name
     if value is None:
-        return now
+        return now, timedelta(0)
     if not isinstance(value, datetime):
         raise InvalidValueError(field_name, value, "must be a date and time")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValueError(field_name, value.isoformat(), "must carry a time zone")
-    if value - now > MAX_CLOCK_SKEW:
-        raise InvalidValueError(field_name, value.isoformat(), "is in the future")
-    return value
+    return value, times.checked(field_name, value, now)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -635,6 +639,29 @@ class WorkOrder(ChainedAggregate):
                 actor,
             )
 
+    def _backdated(
+        self,
+        action: str,
+        op_id: str,
+        occurred: datetime,
+        back: timedelta,
+        times: FloorTimes,
+        actor: Actor,
+    ) -> None:
+        """Warn when a floor action was recorded well after the time it names (one open
+        backdated warning per operation: a replayed offline queue does not flood the list)."""
+        if not times.warns(back):
+            return
+        if any(w.code == W_BACKDATED and w.reference == op_id for w in self.folded.open_warnings):
+            return
+        self.raise_warning(
+            W_BACKDATED,
+            f"the {action} of operation {op_id} was recorded {span(back)} after the time it "
+            f"names ({occurred.isoformat()}); check the operation's times",
+            op_id,
+            actor,
+        )
+
     def _reported_quantities(self) -> bool:
         """Whether the floor action just recorded reports quantities (a quantity report or
         a report for the ERP), so the operator is told of a pending ERP quantity change."""
@@ -644,24 +671,37 @@ class WorkOrder(ChainedAggregate):
     def _op_id(self, op_id: str) -> str:
         return text("operation", op_id, max_len=60)
 
-    def start_operation(self, op_id: str, actor: Actor, at: datetime | None = None) -> None:
+    def start_operation(
+        self,
+        op_id: str,
+        actor: Actor,
+        at: datetime | None = None,
+        *,
+        times: FloorTimes = DEFAULT_TIMES,
+    ) -> None:
         """Start an operation that is not running."""
         op_id = self._op_id(op_id)
-        now = self.Event.create_timestamp()
-        occurred = _tz_aware("occurred_at", at, now)
+        occurred, back = _floor_time("occurred_at", at, self.Event.create_timestamp(), times)
         state = self.progress_state(op_id)
         if state != OperationState.NOT_STARTED:
             raise OperationStateError(self.order_no, op_id, state.value, "start it")
         self._trigger(self.OperationStarted, actor, op_id=op_id, occurred_at=occurred)
         self._floor_warnings(op_id, actor)
+        self._backdated("start", op_id, occurred, back, times, actor)
 
     def pause_operation(
-        self, op_id: str, reason_code: str, actor: Actor, at: datetime | None = None
+        self,
+        op_id: str,
+        reason_code: str,
+        actor: Actor,
+        at: datetime | None = None,
+        *,
+        times: FloorTimes = DEFAULT_TIMES,
     ) -> None:
         """Pause a running operation, giving a stop reason."""
         op_id = self._op_id(op_id)
         reason_code = text("reason_code", reason_code, max_len=60)
-        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        occurred, back = _floor_time("occurred_at", at, self.Event.create_timestamp(), times)
         state = self.progress_state(op_id)
         if state != OperationState.RUNNING:
             raise OperationStateError(self.order_no, op_id, state.value, "pause it")
@@ -669,16 +709,25 @@ class WorkOrder(ChainedAggregate):
             self.OperationPaused, actor, op_id=op_id, reason_code=reason_code, occurred_at=occurred
         )
         self._floor_warnings(op_id, actor)
+        self._backdated("pause", op_id, occurred, back, times, actor)
 
-    def resume_operation(self, op_id: str, actor: Actor, at: datetime | None = None) -> None:
+    def resume_operation(
+        self,
+        op_id: str,
+        actor: Actor,
+        at: datetime | None = None,
+        *,
+        times: FloorTimes = DEFAULT_TIMES,
+    ) -> None:
         """Resume a paused operation."""
         op_id = self._op_id(op_id)
-        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        occurred, back = _floor_time("occurred_at", at, self.Event.create_timestamp(), times)
         state = self.progress_state(op_id)
         if state != OperationState.PAUSED:
             raise OperationStateError(self.order_no, op_id, state.value, "resume it")
         self._trigger(self.OperationResumed, actor, op_id=op_id, occurred_at=occurred)
         self._floor_warnings(op_id, actor)
+        self._backdated("resume", op_id, occurred, back, times, actor)
 
     def report_quantity(
         self,
@@ -691,6 +740,7 @@ class WorkOrder(ChainedAggregate):
         rework: Any = 0,
         unit: str | None = None,
         at: datetime | None = None,
+        times: FloorTimes = DEFAULT_TIMES,
     ) -> None:
         """Report good, scrap (with a reason code) and rework quantities on an operation."""
         op_id = self._op_id(op_id)
@@ -708,7 +758,7 @@ class WorkOrder(ChainedAggregate):
             raise InvalidValueError(
                 "unit", reported_unit, f"is neither {self.unit!r} nor convertible to it"
             )
-        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        occurred, back = _floor_time("occurred_at", at, self.Event.create_timestamp(), times)
         g, s, r = canonical(g * factor), canonical(s * factor), canonical(r * factor)
         self._trigger(
             self.QuantityReported,
@@ -723,6 +773,7 @@ class WorkOrder(ChainedAggregate):
             occurred_at=occurred,
         )
         self._floor_warnings(op_id, actor)
+        self._backdated("quantity report", op_id, occurred, back, times, actor)
         done = self.progress(op_id).good
         if g > 0 and done > self.quantity:
             self.raise_warning(
@@ -745,6 +796,7 @@ class WorkOrder(ChainedAggregate):
         serial: str = "",
         batch: str = "",
         at: datetime | None = None,
+        times: FloorTimes = DEFAULT_TIMES,
     ) -> None:
         """Record a quality result, a serial or a batch number on an operation."""
         op_id = self._op_id(op_id)
@@ -759,7 +811,7 @@ class WorkOrder(ChainedAggregate):
             raise InvalidValueError(
                 "passed", passed, "— give a verdict, a measured value, a serial or a batch"
             )
-        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        occurred, back = _floor_time("occurred_at", at, self.Event.create_timestamp(), times)
         self._trigger(
             self.ResultRecorded,
             actor,
@@ -773,24 +825,36 @@ class WorkOrder(ChainedAggregate):
             occurred_at=occurred,
         )
         self._floor_warnings(op_id, actor)
+        self._backdated("result", op_id, occurred, back, times, actor)
 
-    def complete_operation(self, op_id: str, actor: Actor, at: datetime | None = None) -> None:
+    def complete_operation(
+        self,
+        op_id: str,
+        actor: Actor,
+        at: datetime | None = None,
+        *,
+        times: FloorTimes = DEFAULT_TIMES,
+    ) -> None:
         """Complete an operation that is not already completed."""
         op_id = self._op_id(op_id)
-        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        occurred, back = _floor_time("occurred_at", at, self.Event.create_timestamp(), times)
         state = self.progress_state(op_id)
         if state == OperationState.COMPLETED:
             raise OperationStateError(self.order_no, op_id, state.value, "complete it again")
         self._trigger(self.OperationCompleted, actor, op_id=op_id, occurred_at=occurred)
         self._floor_warnings(op_id, actor)
+        self._backdated("completion", op_id, occurred, back, times, actor)
 
-    def complete_order(self, actor: Actor, at: datetime | None = None) -> None:
+    def complete_order(
+        self, actor: Actor, at: datetime | None = None, *, times: FloorTimes = DEFAULT_TIMES
+    ) -> None:
         """Complete the order on the floor."""
-        occurred = _tz_aware("occurred_at", at, self.Event.create_timestamp())
+        occurred, _ = _floor_time("occurred_at", at, self.Event.create_timestamp(), times)
         if self.state == OrderState.COMPLETED:
             raise OrderStateError(self.order_no, self.state.value, "complete it again")
         self._trigger(self.OrderCompleted, actor, occurred_at=occurred)
         self._floor_warnings(None, actor, completing=True)
+        # no backdated warning: completing the order settles every warning on it
 
     def submit_report(
         self,
@@ -804,12 +868,14 @@ class WorkOrder(ChainedAggregate):
         rework: Any = 0,
         note: str = "",
         report_id: str | None = None,
+        times: FloorTimes = DEFAULT_TIMES,
     ) -> str:
         """An operator's report of times and amounts for the ERP; returns the report id."""
         op_id = self._op_id(op_id)
         now = self.Event.create_timestamp()
-        start = _tz_aware("started_at", started_at, now)
-        end = _tz_aware("ended_at", ended_at, now)
+        # a report is written after the fact: its times are held to the window, not warned
+        start, _ = _floor_time("started_at", started_at, now, times)
+        end, _ = _floor_time("ended_at", ended_at, now, times)
         if end < start:
             raise InvalidValueError("ended_at", end.isoformat(), "is before started_at")
         g, r = quantity("good", good), quantity("rework", rework)

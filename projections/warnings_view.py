@@ -9,7 +9,8 @@ Relevance (decided once; a warning that stopped being relevant does not come bac
 - ``unknown_operation`` (reference = the operation): when the order's routing holds it;
 - ``over_quantity`` (reference = the operation): when the order quantity covers its good
   quantity again;
-- any other code stays relevant until the order is completed or cancelled;
+- any other code (``backdated`` among them) stays relevant until the order is completed or
+  cancelled, or a supervisor acknowledges it;
 - a warning on a measuring point stops being relevant when the next one with the same code
   replaces it, or when the point reports its active order again (the ERP answered).
 """

@@ -19,6 +19,13 @@ from adapters.settings import Settings, build_ledger
 from domain import Ledger
 
 PG_DSN = os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+# In-process ledgers trust any past floor time: many scenarios play fixed or days-old times
+# (tests/support/floor.py). The window itself is tested with explicit settings
+# (tests/unit/test_floor_times.py), and servers the tests start get the default: their
+# environment drops FLOORLEDGER_* (tests/support/server.py, tests/browser, tests/faults).
+BACKDATE_SETTING = "FLOORLEDGER_MAX_BACKDATE_HOURS"
+os.environ.setdefault(BACKDATE_SETTING, "off")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

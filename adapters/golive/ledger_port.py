@@ -27,6 +27,7 @@ from domain.commands import (
     StartOperation,
 )
 from domain.errors import OrderNotFoundError
+from domain.floortime import FloorTimes
 from domain.ledger import HANDLERS, CommandOutcome, Ledger
 from domain.values import Actor
 from domain.workorder import WorkOrder
@@ -109,7 +110,14 @@ class DryRunLedger:
             raise
         return self._decided(order, integration)
 
-    def execute(self, command: Command, actor: Actor, key: str | None = None) -> CommandOutcome:
+    def execute(
+        self,
+        command: Command,
+        actor: Actor,
+        key: str | None = None,
+        *,
+        times: FloorTimes | None = None,
+    ) -> CommandOutcome:
         """Decide ``command`` as the real ledger would (the same handler map), keep the
         events; a keyed command already applied (really or in this run) is a replay."""
         integ = self._integ(command.integration)  # type: ignore[attr-defined]
@@ -128,7 +136,8 @@ class DryRunLedger:
                 self._orders[(integ, checked.order_no)] = created
                 return self._decided(created, integ)
         handler = HANDLERS[type(command)]
-        return self._decide(order_no, integ, lambda o: handler(o, command, actor))
+        window = times or self.real.floor_times
+        return self._decide(order_no, integ, lambda o: handler(o, command, actor, window))
 
     def erp_unchanged(self, integration: str, fingerprints: Mapping[str, str]) -> set[str]:
         """Orders a real pass would skip as unchanged: asked of the real ledger (read only)."""

@@ -25,6 +25,7 @@ WARNING_LABELS = {
     "order_cancelled": "Cancelled order",
     "order_completed": "Completed order",
     "unknown_reason_code": "Unknown reason code",
+    "backdated": "Back-dated time",
 }
 
 

@@ -59,7 +59,8 @@ class Cli:
     def __init__(self, db_url: str, env: dict[str, str] | None = None) -> None:
         self.db_url = db_url
         self.env = {
-            **os.environ,
+            # the window of floor times at its default (the suite's own "off" left out)
+            **{k: v for k, v in os.environ.items() if k != "FLOORLEDGER_MAX_BACKDATE_HOURS"},
             "FLOORLEDGER_DATABASE_URL": db_url,
             "PYTHONPATH": str(ROOT),
             "COLUMNS": "200",

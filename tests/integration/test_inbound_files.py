@@ -237,3 +237,40 @@ def test_a_completed_import_whose_file_disappears_before_archiving_keeps_its_sum
     assert outcome.summary.released == ["WO-1001", "WO-1002"]
     assert any("disappeared" in w and "plan.csv" in w for w in outcome.summary.warnings)
     assert ledger.get_order("WO-1001", "plant1").routing_ids() == ["0010", "0020"]
+
+
+def test_a_pass_whose_file_vanishes_before_archiving_logs_its_summary_and_names_the_file(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """The sync worker's pass (issue #11, item 10): the file is removed on the real filesystem
+    after the import and before the move to the archive; the pass is not a failure."""
+    import logging
+
+    from adapters.config import IntegrationsConfig
+    from adapters.inbound.worker import Worker
+
+    inbox = make_inbox(tmp_path)
+    config = IntegrationsConfig.model_validate({"integrations": [inbox.integration.model_dump()]})
+    drop(inbox, "plan.csv")
+    removed: list[str] = []
+    real_drop_marker = Inbox._drop_marker
+
+    def then_a_cleanup_job_removes_the_file(self: Inbox, claimed: Path) -> None:
+        real_drop_marker(self, claimed)  # the step between the import and the archiving
+        claimed.unlink()
+        removed.append(claimed.name)
+
+    monkeypatch.setattr(Inbox, "_drop_marker", then_a_cleanup_job_removes_the_file)
+    with caplog.at_level(logging.INFO, logger="floorledger.sync"):
+        summary = Worker(config, ledger).run_once()["plant1"]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert removed == ["plan.csv"]
+    assert summary.released == ["WO-1001", "WO-1002"] and summary.errors == []
+    assert ("INFO", "sync plant1: order WO-1001 released") in lines
+    assert any(
+        level == "WARNING" and "plan.csv: the file disappeared before it could be moved" in m
+        for level, m in lines
+    ), lines
+    assert not any("pass failed" in m for _, m in lines)
+    assert list((tmp_path / "archive").iterdir()) == []
+    assert ledger.get_order("WO-1002", "plant1").routing_ids()

@@ -56,3 +56,19 @@ def test_an_aggregate_cache_size_of_zero_turns_the_cache_off(tmp_path: Path) -> 
     finally:
         off.close()
         small.close()
+
+
+def test_the_window_of_floor_times_reaches_the_ledger_and_a_bad_value_is_named(
+    tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    ledger = build_ledger(Settings(database_url=url, max_backdate_hours="6"))  # type: ignore[arg-type]
+    try:
+        assert ledger.floor_times.max_backdate == timedelta(hours=6)
+    finally:
+        ledger.close()
+    assert Settings(max_backdate_hours=" OFF ").max_backdate_hours == "off"
+    with pytest.raises(ValidationError, match="FLOORLEDGER_MAX_BACKDATE_HOURS"):
+        Settings(max_backdate_hours="a day")
