@@ -42,14 +42,22 @@ def event_hash(prev_hash: str, topic: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json([prev_hash, topic, body]).encode()).hexdigest()
 
 
+_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _defaults(event_class: type[Any]) -> dict[str, Any]:
-    if not dataclasses.is_dataclass(event_class):
-        return {}
-    return {
-        f.name: f.default
-        for f in dataclasses.fields(event_class)
-        if f.default is not dataclasses.MISSING
-    }
+    """The fields of an event class declared with a default (once per class)."""
+    found = _DEFAULTS.get(event_class)
+    if found is None:
+        found = {}
+        if dataclasses.is_dataclass(event_class):
+            found = {
+                f.name: f.default
+                for f in dataclasses.fields(event_class)
+                if f.default is not dataclasses.MISSING
+            }
+        _DEFAULTS[event_class] = found
+    return found
 
 
 def hashed_fields(event_class: type[Any], fields: dict[str, Any]) -> dict[str, Any]:
