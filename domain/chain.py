@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import date, datetime
@@ -41,9 +42,36 @@ def event_hash(prev_hash: str, topic: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json([prev_hash, topic, body]).encode()).hexdigest()
 
 
+_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _defaults(event_class: type[Any]) -> dict[str, Any]:
+    """The fields of an event class declared with a default (once per class)."""
+    found = _DEFAULTS.get(event_class)
+    if found is None:
+        found = {}
+        if dataclasses.is_dataclass(event_class):
+            found = {
+                f.name: f.default
+                for f in dataclasses.fields(event_class)
+                if f.default is not dataclasses.MISSING
+            }
+        _DEFAULTS[event_class] = found
+    return found
+
+
+def hashed_fields(event_class: type[Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields an event's hash covers: all of them, except a field declared with a default
+    that holds its default. That is how a field is added to an event class (ADR 0011): events
+    stored before it decode with the default, and hash as they did when they were written."""
+    defaults = _defaults(event_class)
+    return {k: v for k, v in fields.items() if not (k in defaults and defaults[k] == v)}
+
+
 def recompute(prev_hash: str, event: Any) -> str:
     """The hash a stored event should carry, given the hash of the event before it."""
-    return event_hash(prev_hash, get_topic(type(event)), dict(vars(event)))
+    cls = type(event)
+    return event_hash(prev_hash, get_topic(cls), hashed_fields(cls, dict(vars(event))))
 
 
 class ChainedAggregate(Aggregate):
@@ -76,7 +104,7 @@ class ChainedAggregate(Aggregate):
             timestamp=timestamp,
             originator_topic=get_topic(cls),
         )
-        chain_hash = event_hash(GENESIS, get_topic(event_class), fields)
+        chain_hash = event_hash(GENESIS, get_topic(event_class), hashed_fields(event_class, fields))
         return cls._create(event_class, id=id, timestamp=timestamp, chain_hash=chain_hash, **kwargs)
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
@@ -87,5 +115,7 @@ class ChainedAggregate(Aggregate):
             originator_version=self.version + 1,
             timestamp=timestamp,
         )
-        kwargs["chain_hash"] = event_hash(self.chain_head, get_topic(event_class), fields)
+        kwargs["chain_hash"] = event_hash(
+            self.chain_head, get_topic(event_class), hashed_fields(event_class, fields)
+        )
         super().trigger_event(event_class, timestamp=timestamp, **kwargs)

@@ -18,6 +18,10 @@ from typing import Any
 from domain.chain import canonical_json
 from domain.values import ErpOrder
 
+# A field added to a command after requests were fingerprinted: left out of the fingerprint
+# while it holds its default, so a keyed request repeated across the upgrade is the same one.
+ADDED_LATER = "added_later"
+
 
 @dataclass(frozen=True)
 class Command:
@@ -169,7 +173,8 @@ class MarkRowKeyed(OrderCommand):
 
 @dataclass(frozen=True)
 class DecideWriteback(OrderCommand):
-    """A supervisor retries or skips a message the ERP refused (recorded on the order).
+    """A supervisor retries or skips a message the ERP refused (recorded on the order), with
+    a note saying why (required for a skip, optional for a retry).
 
     The parked message's key and the ERP's reason are filled in by the server from the
     pump's state, not asked for: they take no part in the command's equality (a repeated
@@ -178,6 +183,7 @@ class DecideWriteback(OrderCommand):
 
     destination: str
     decision: str
+    note: str = field(default="", metadata={ADDED_LATER: "#15"})
     message_key: str = field(default="", compare=False)
     reason: str = field(default="", compare=False)
 
@@ -239,7 +245,9 @@ def _plain(value: Any) -> Any:
     """A JSON-able stand-in: dataclasses by their compared fields, mappings as dicts."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.compare and not (ADDED_LATER in f.metadata and getattr(value, f.name) == f.default)
         }
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}

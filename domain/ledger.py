@@ -59,7 +59,7 @@ HANDLERS: dict[type[Command], OrderHandler] = {
     ),
     c.MarkRowKeyed: lambda o, cmd, a, t: o.mark_row_keyed(cmd.row_id, a),
     c.DecideWriteback: lambda o, cmd, a, t: o.decide_writeback(
-        cmd.destination, cmd.decision, cmd.message_key, cmd.reason, a
+        cmd.destination, cmd.decision, cmd.message_key, cmd.reason, a, note=cmd.note
     ),
     c.TriggerReport: lambda o, cmd, a, t: o.trigger_report(cmd.report_id, a),
     c.ResolveConflict: lambda o, cmd, a, t: o.resolve_conflict(

@@ -274,18 +274,22 @@ class WorkOrder(ChainedAggregate):
             return f"report-script row {self.row_id} marked as keyed into the ERP"
 
     class WritebackDecided(Event):
-        """A supervisor decided about a message the ERP refused: send it again, or skip it."""
+        """A supervisor decided about a message the ERP refused: send it again, or skip it,
+        with a note (``note`` was added later with a default: events stored before it decode
+        with an empty note and keep their hash, see ``domain.chain.hashed_fields``)."""
 
         destination: str
         decision: str
         message_key: str
         reason: str
+        note: str = ""
 
         def summary(self) -> str:
             verb = "send again" if self.decision == "retry" else "skip"
             return (
                 f"writeback to {self.destination}: chose to {verb} the refused message "
                 f"{self.message_key} (refused: {self.reason})"
+                + (f" — {self.note}" if self.note else "")
             )
 
     class ReportTriggered(Event):
@@ -902,11 +906,19 @@ class WorkOrder(ChainedAggregate):
         return rid
 
     def decide_writeback(
-        self, destination: str, decision: str, message_key: str, reason: str, actor: Actor
+        self,
+        destination: str,
+        decision: str,
+        message_key: str,
+        reason: str,
+        actor: Actor,
+        note: str = "",
     ) -> None:
-        """Record a supervisor's decision about a refused writeback message."""
+        """Record a supervisor's decision about a refused writeback message, with an optional
+        note (the office desk asks for one on a skip; API and CLI clients may leave it out)."""
         if decision not in ("retry", "skip"):
             raise InvalidValueError("decision", decision, "must be retry or skip")
+        note = text("note", note, required=False, max_len=1000)
         self._trigger(
             self.WritebackDecided,
             actor,
@@ -914,6 +926,7 @@ class WorkOrder(ChainedAggregate):
             decision=decision,
             message_key=text("message_key", message_key, max_len=200),
             reason=text("reason", reason, required=False, max_len=1000),
+            note=note,
         )
 
     def trigger_report(self, report_id: str, actor: Actor) -> None:

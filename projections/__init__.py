@@ -1,9 +1,10 @@
 """Read models built from the ledger's notification log: plan, status, report script,
-conflicts and warnings, each tracked in the same transaction as its rows."""
+conflicts, warnings and events by actor, each tracked in the same transaction as its rows."""
 
 from __future__ import annotations
 
 from projections.conflicts import ConflictRow, ConflictsView
+from projections.events_index import EventsIndexView, IndexedEvent
 from projections.plan import ActiveOrder, PlanEntry, PlanView, WorkCentrePlan
 from projections.reader import ViewReader
 from projections.runner import RebuildResult, ViewRunner, default_views
@@ -17,6 +18,8 @@ __all__ = [
     "ConflictRow",
     "ConflictsView",
     "Db",
+    "EventsIndexView",
+    "IndexedEvent",
     "OperationStatus",
     "OrderStatus",
     "OrderSummary",

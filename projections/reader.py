@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from projections import conflicts as _conflicts
+from projections import events_index as _events
 from projections import plan as _plan
 from projections import script as _script
 from projections import status as _status
 from projections import warnings_view as _warnings
 from projections.conflicts import ConflictRow
 from projections.db import Database, Db, connection_errors
+from projections.events_index import IndexedEvent
 from projections.plan import ActiveOrder, WorkCentrePlan
 from projections.runner import T_TRACKING
 from projections.script import ScriptFilter, ScriptRow
@@ -160,6 +163,21 @@ class ViewReader:
                 offset=offset,
             )
         )
+
+    def events_by_actor(
+        self,
+        actor: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 500,
+    ) -> tuple[list[IndexedEvent], bool]:
+        """Order events ``actor`` recorded in [since, until) (the newest ``limit``, oldest
+        first), from the whole ledger; and whether more matched."""
+        return self._run(lambda db: _events.events_by_actor(db, actor, since, until, limit))
+
+    def events_of_kind(self, event: str, limit: int = 50) -> list[IndexedEvent]:
+        """The newest order events of one class, newest first."""
+        return self._run(lambda db: _events.events_of_kind(db, event, limit))
 
     def positions(self) -> dict[str, int]:
         """Each view's ledger position."""

@@ -46,14 +46,22 @@ class RebuildResult:
 
 
 def default_views() -> list[View]:
-    """One of each view: plan, status, report script, conflicts, warnings."""
+    """One of each view: plan, status, report script, conflicts, warnings, events by actor."""
     from projections.conflicts import ConflictsView
+    from projections.events_index import EventsIndexView
     from projections.plan import PlanView
     from projections.script import ScriptView
     from projections.status import StatusView
     from projections.warnings_view import WarningsView
 
-    return [PlanView(), StatusView(), ScriptView(), ConflictsView(), WarningsView()]
+    return [
+        PlanView(),
+        StatusView(),
+        ScriptView(),
+        ConflictsView(),
+        WarningsView(),
+        EventsIndexView(),
+    ]
 
 
 def _now() -> str:

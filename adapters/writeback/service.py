@@ -268,11 +268,17 @@ class WritebackService:
         return from_position - 1
 
     def _decide(
-        self, name: str, order_no: str, decision: str, actor: Actor, key: str | None = None
+        self,
+        name: str,
+        order_no: str,
+        decision: str,
+        actor: Actor,
+        key: str | None = None,
+        note: str = "",
     ) -> CommandOutcome:
         integ, _ = self._dest(name)
         how = "retry" if decision == RETRY else "skip"
-        asked = DecideWriteback(order_no, name, how, integration=integ.name)
+        asked = DecideWriteback(order_no, name, how, note=note, integration=integ.name)
         if key is not None:
             # A repeated request gets the first answer, even though the order is no longer
             # parked; the same key for another request is refused.
@@ -301,16 +307,18 @@ class WritebackService:
         return outcome
 
     def retry(
-        self, name: str, order_no: str, actor: Actor, key: str | None = None
+        self, name: str, order_no: str, actor: Actor, key: str | None = None, note: str = ""
     ) -> CommandOutcome:
-        """Send the parked message again, then the order's held ones (recorded on the order)."""
-        return self._decide(name, order_no, RETRY, actor, key)
+        """Send the parked message again, then the order's held ones (recorded on the order,
+        with the note if one is given)."""
+        return self._decide(name, order_no, RETRY, actor, key, note)
 
     def skip(
-        self, name: str, order_no: str, actor: Actor, key: str | None = None
+        self, name: str, order_no: str, actor: Actor, key: str | None = None, note: str = ""
     ) -> CommandOutcome:
-        """Drop the parked message and go on with the order's held ones (recorded)."""
-        return self._decide(name, order_no, SKIP, actor, key)
+        """Drop the parked message and go on with the order's held ones (recorded, with the
+        note saying why if one is given)."""
+        return self._decide(name, order_no, SKIP, actor, key, note)
 
     def trigger(
         self,

@@ -31,6 +31,9 @@ DestinationOpt = Annotated[str, typer.Option("--destination", "-d", help="Destin
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who decides (default: the login name).")
 ]
+NoteOpt = Annotated[
+    str, typer.Option("--note", help="Why (recorded with the decision; up to 1000 characters).")
+]
 
 
 @contextmanager
@@ -184,10 +187,12 @@ def retry(
     order_no: Annotated[str, typer.Argument(help="The parked or held order.")],
     destination: DestinationOpt,
     actor: ActorOpt = None,
+    note: NoteOpt = "",
 ) -> None:
-    """Send a parked (or held) order's message again, then its waiting ones (recorded)."""
+    """Send a parked (or held) order's message again, then its waiting ones (recorded, with
+    the note)."""
     with _service() as svc:
-        svc.retry(destination, order_no, _actor(actor, "supervisor"))
+        svc.retry(destination, order_no, _actor(actor, "supervisor"), note=note)
     console.print(f"{destination}: order {order_no} will be retried by the pump")
 
 
@@ -196,10 +201,12 @@ def skip(
     order_no: Annotated[str, typer.Argument(help="The parked or held order.")],
     destination: DestinationOpt,
     actor: ActorOpt = None,
+    note: NoteOpt = "",
 ) -> None:
-    """Drop a parked (or held) order's message; its later messages go on (recorded)."""
+    """Drop a parked (or held) order's message; its later messages go on (recorded, with
+    the note saying why)."""
     with _service() as svc:
-        svc.skip(destination, order_no, _actor(actor, "supervisor"))
+        svc.skip(destination, order_no, _actor(actor, "supervisor"), note=note)
     console.print(f"{destination}: order {order_no}'s refused message skipped")
 
 

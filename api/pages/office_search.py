@@ -1,12 +1,12 @@
 """Search: orders by number prefix, part number, work centre, state and due date; events by
 actor and time window ("everything operator X did yesterday") for auditors and admins.
 
-The event search reads the ledger's newest ``EVENT_SCAN`` events (there is no index by actor
-yet), so it answers for recent windows; it says so when the window reaches further back."""
+The event search is an indexed query of the events-by-actor view
+(:mod:`projections.events_index`), so it finds every matching event however old; it shows
+the newest ``MAX_SHOWN`` of them and says so when more matched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -17,28 +17,13 @@ from api.deps import AUDIT_ROLES
 from api.pages.office_common import _context, _page, _services
 from api.pages.templating import render
 from api.runtime import Services
-from domain.values import order_id_for
+from projections.events_index import IndexedEvent
 
 router = APIRouter(prefix="/search")  # under /office (see api.pages.office)
 
 Text = Annotated[str, Query(max_length=80)]
-EVENT_SCAN = 50_000
 ORDER_SCAN = 5_000
 MAX_SHOWN = 500
-
-
-@dataclass(frozen=True)
-class FoundEvent:
-    position: int
-    recorded_at: datetime
-    occurred_at: datetime | None
-    actor_id: str
-    actor_role: str
-    source: str
-    event: str
-    summary: str
-    integration: str
-    order_no: str
 
 
 class BadSearch(ValueError):
@@ -80,42 +65,10 @@ def find_orders(
 
 def find_events(
     services: Services, actor: str, since: datetime | None, until: datetime | None
-) -> tuple[list[FoundEvent], bool]:
-    """Events by ``actor`` recorded in [since, until), newest last; and whether the window
-    may reach further back than the events read."""
-    ledger = services.ledger
-    head = int(ledger.recorder.max_notification_id() or 0)
-    start = max(1, head - EVENT_SCAN + 1)
-    orders = {
-        str(order_id_for(r.integration, r.order_no)): (r.integration, r.order_no)
-        for r in services.reader.orders(limit=100_000)
-    }
-    found: list[FoundEvent] = []
-    oldest: datetime | None = None
-    position = start
-    while position <= head:
-        batch = ledger.recorder.select_notifications(position, 1000)
-        if not batch:
-            break
-        for n in batch:
-            position = n.id + 1
-            where = orders.get(str(n.originator_id))
-            if where is None:
-                continue  # not an order's event (measuring points, receipts)
-            e: Any = ledger.mapper.to_domain_event(n)
-            oldest = oldest or e.timestamp
-            if getattr(e, "actor_id", None) != actor:
-                continue
-            if (since and e.timestamp < since) or (until and e.timestamp >= until):
-                continue
-            found.append(
-                FoundEvent(
-                    n.id, e.timestamp, getattr(e, "occurred_at", None), e.actor_id,
-                    e.actor_role, e.source, type(e).__name__, e.summary(), *where,
-                )
-            )  # fmt: skip
-    partial = start > 1 and (since is None or (oldest is not None and since < oldest))
-    return found[-MAX_SHOWN:], partial
+) -> tuple[list[IndexedEvent], bool]:
+    """Events by ``actor`` recorded in [since, until), newest last, from the events-by-actor
+    view (the whole ledger); and whether more matched than are shown."""
+    return services.reader.events_by_actor(actor, since, until, MAX_SHOWN)
 
 
 @router.get("")
@@ -136,7 +89,7 @@ async def search_page(
     services = await _services(request)
     error = None
     orders: list[Any] | None = None
-    events: list[FoundEvent] | None = None
+    events: list[IndexedEvent] | None = None
     partial = False
     asked_orders = any(v.strip() for v in (prefix, part, work_centre, state, due))
     if asked_orders:
@@ -158,7 +111,7 @@ async def search_page(
     context = await _context(
         request, user, orders=orders, events=events, partial=partial, error=error,
         prefix=prefix, part=part, work_centre=work_centre, state=state, due=due, actor=actor,
-        since=since, until=until, yesterday=yesterday, scan=EVENT_SCAN,
+        since=since, until=until, yesterday=yesterday, shown=MAX_SHOWN,
         auditor=user.may(AUDIT_ROLES),
     )  # fmt: skip
     return render(request, "office/search.html", context)

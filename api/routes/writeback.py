@@ -22,7 +22,7 @@ from api.deps import (
     SupervisorCaller,
 )
 from api.problems import PermissionDeniedError, problem_responses
-from api.schemas import CommandPublic
+from api.schemas import CommandPublic, StrictModel, text_field
 from domain import Ledger
 
 router = APIRouter(prefix="/writeback", tags=["writeback"])
@@ -83,9 +83,23 @@ def destination(name: DestinationName, caller: AnyCaller, svc: WritebackDep) -> 
     return _status(svc, name)[0]
 
 
-def _decide(svc: WritebackService, recorder: Any, fn: Any, name: str, order_no: str) -> Any:
+class WritebackDecisionCreate(StrictModel):
+    """Why a supervisor retries or skips a refused message (recorded with the decision)."""
+
+    note: Annotated[str, text_field(1000)] = ""
+
+
+def _decide(
+    svc: WritebackService,
+    recorder: Any,
+    fn: Any,
+    name: str,
+    order_no: str,
+    body: WritebackDecisionCreate | None,
+) -> Any:
+    note = body.note if body is not None else ""
     try:
-        return recorder.run(lambda key: fn(name, order_no, recorder.actor, key))
+        return recorder.run(lambda key: fn(name, order_no, recorder.actor, key, note))
     except WritebackError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -101,9 +115,11 @@ def retry(
     caller: SupervisorCaller,
     svc: WritebackDep,
     recorder: RecorderDep,
+    body: WritebackDecisionCreate | None = None,
 ) -> CommandPublic:
-    """A supervisor sends an order's refused message again (recorded on the order)."""
-    out: CommandPublic = _decide(svc, recorder, svc.retry, name, order_no)
+    """A supervisor sends an order's refused message again (recorded on the order),
+    with an optional note (body ``{"note": "…"}``, or no body)."""
+    out: CommandPublic = _decide(svc, recorder, svc.retry, name, order_no, body)
     return out
 
 
@@ -118,9 +134,11 @@ def skip(
     caller: SupervisorCaller,
     svc: WritebackDep,
     recorder: RecorderDep,
+    body: WritebackDecisionCreate | None = None,
 ) -> CommandPublic:
-    """A supervisor drops an order's refused message; its later messages go on (recorded)."""
-    out: CommandPublic = _decide(svc, recorder, svc.skip, name, order_no)
+    """A supervisor drops an order's refused message; its later messages go on (recorded),
+    with an optional note (body ``{"note": "…"}``, or no body)."""
+    out: CommandPublic = _decide(svc, recorder, svc.skip, name, order_no, body)
     return out
 
 

@@ -257,11 +257,15 @@ def plant(
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def shot(page: Any, plant: Plant, name: str) -> None:
-    """Save the page for the docs when FLOORLEDGER_SCREENSHOTS names a folder (SQLite run)."""
+def shot(page: Any, plant: Plant, name: str, element: Any = None) -> None:
+    """Save the page (or one element of it) for the docs when FLOORLEDGER_SCREENSHOTS names a
+    folder (SQLite run)."""
     if SCREENSHOTS and plant.backend == "sqlite":
         folder = Path(SCREENSHOTS)
         folder.mkdir(parents=True, exist_ok=True)
+        if element is not None:
+            element.screenshot(path=str(folder / f"{name}.png"))
+            return
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(folder / f"{name}.png"))
 

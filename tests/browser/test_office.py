@@ -3,81 +3,26 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Plant, shot, wait_for
+from tests.browser.office_support import (
+    RECEIVERS,
+    floor,
+    office_sign_in,
+    office_sign_out,
+    park,
+    parked,
+    plant_extra_config,
+    receivers_stop,
+)
 from tests.conftest import PG_DSN
-from tests.support.writeback_receiver import Receiver
 
-RECEIVERS: list[Receiver] = []  # the ERP's REST service of each plant (destination erp-rest)
-
-
-def plant_extra_config(tmp: Path) -> str:
-    """The plant's second ERP destination: a fresh REST receiver on loopback (a plant on
-    another store sends the same idempotency keys again)."""
-    RECEIVERS.append(Receiver().start())
-    for d in ("d-in", "d-archive", "d-error"):
-        (tmp / d).mkdir()
-    return f'''
-[[integrations.outbound.destinations]]
-name = "erp-rest"
-transport = "rest"
-url = "{RECEIVERS[-1].url}"
-
-[integrations.outbound.destinations.retry]
-attempts = 1
-
-[[integrations]]
-name = "dplant"
-mode = "D"
-
-[integrations.inbound]
-transport = "files"
-format = "csv"
-pattern = "*.csv"
-inbox = "{tmp}/d-in"
-archive = "{tmp}/d-archive"
-error = "{tmp}/d-error"
-'''
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _receiver_stops() -> Iterator[None]:
-    yield
-    for receiver in RECEIVERS:
-        receiver.stop()
-
-
-def office_sign_in(page: Page, plant: Plant, who: str) -> None:
-    page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(plant.url + "/office")
-    expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
-    page.get_by_label("Your token").fill(plant.tokens[who])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".who")).to_contain_text(who)
-
-
-def office_sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
-
-
-def floor(
-    plant: Plant, order_no: str, action: str, at: datetime, integration: str = "plant", **body: Any
-) -> int:
-    r = plant.call(
-        "POST", f"/orders/{order_no}/operations/10/{action}", "sven",
-        {"at": at.isoformat(), **body}, integration=integration,
-    )  # fmt: skip
-    assert r.status_code == 200, r.text
-    return int(r.json()["position"])
+__all__ = ["plant_extra_config", "receivers_stop"]  # the plant fixture reads the first
 
 
 def alter_stored_event(plant: Plant, version: int) -> None:
@@ -212,6 +157,80 @@ def test_an_operator_terminal_cannot_open_the_office_pages(page: Page, plant: Pl
     expect(page.get_by_role("heading", name="Sign in to the office pages")).to_be_visible()
 
 
+def test_a_supervisor_skips_a_refused_writeback_with_a_note_and_the_order_page_shows_it(
+    page: Page, plant: Plant
+) -> None:
+    park(plant, "WO-K1")
+    office_sign_in(page, plant, "sven")
+    page.get_by_role("link", name="Writeback").click()
+    desk = page.locator('section.destination[data-destination="erp-rest"]')
+    row = desk.locator("tr[data-order='WO-K1']")
+    # a skip needs a note: the browser does not send the form without one
+    row.get_by_role("button", name="Skip WO-K1").click()
+    assert row.get_by_label("Note for WO-K1 (needed to skip)").evaluate("el => !el.validity.valid")
+    expect(page.get_by_role("status")).to_have_count(0)
+    # (nor does the server take one without it)
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    bare = page.request.post(
+        plant.url + "/office/writeback/decide",
+        form={"csrf_token": token or "", "destination": "erp-rest", "order_no": "WO-K1",
+              "decision": "skip", "note": "  "},
+    )  # fmt: skip
+    assert "needs a note" in bare.text() and parked(plant, "WO-K1")
+    row.get_by_label("Note for WO-K1 (needed to skip)").fill("Keyed into the ERP by hand")
+    row.get_by_role("button", name="Skip WO-K1").click()
+    expect(page.get_by_role("status")).to_contain_text("WO-K1 at erp-rest: skipped")
+    decided = desk.locator("table.decisions tr[data-decided='WO-K1']")
+    expect(decided).to_contain_text("skip")
+    expect(decided).to_contain_text("Keyed into the ERP by hand")
+    expect(decided).to_contain_text("sven (supervisor)")
+    wait_for(lambda: not parked(plant, "WO-K1"), 15, "the parked entry to clear")
+    page.reload()
+    expect(desk.locator("table.parked tr[data-order='WO-K1']")).to_have_count(0)
+    shot(page, plant, "18-office-writeback-decided", desk)
+    # the order page's audit trail shows the note and who decided
+    office_sign_out(page)
+    office_sign_in(page, plant, "audrey")
+    page.goto(plant.url + "/office/order?no=WO-K1&integration=plant")
+    trail = page.locator("#trail tr[data-event='WritebackDecided']")
+    expect(trail).to_contain_text("Keyed into the ERP by hand")
+    expect(trail).to_contain_text("sven")
+    expect(trail).to_contain_text("supervisor")
+    page.get_by_role("link", name="Verify the hash chain").click()
+    expect(page.locator("#verification.badge-ok")).to_be_visible()
+
+
+def test_the_api_takes_a_note_with_retry_and_skip_and_refuses_a_bad_one(plant: Plant) -> None:
+    receiver = park(plant, "WO-K2")
+    base = "/writeback/destinations/erp-rest/parked/WO-K2"
+    # a bad note is refused naming the field, and nothing is decided
+    for bad in ("bell\x07", "x" * 1001):
+        r = plant.call("POST", f"{base}/retry", "sven", {"note": bad})
+        assert r.status_code == 422 and "note" in r.text, r.text
+    assert plant.call("POST", f"{base}/retry", "audrey", {"note": "x"}).status_code == 403
+    assert not [e for e in plant.history("WO-K2") if e["event"] == "WritebackDecided"]
+    sent = receiver.requests
+    r = plant.call("POST", f"{base}/retry", "sven", {"note": "the ERP team unlocked it"})
+    assert r.status_code == 200, r.text
+
+    def refused_again() -> bool:
+        again = parked(plant, "WO-K2")
+        return receiver.requests > sent and bool(again) and again[0]["decision"] is None
+
+    wait_for(refused_again, 30, "the retry to be refused again")
+    r = plant.call("POST", f"{base}/skip", "sven", {"note": "sent by mail instead"})
+    assert r.status_code == 200, r.text
+    decided = [e for e in plant.history("WO-K2") if e["event"] == "WritebackDecided"]
+    assert [(e["details"]["decision"], e["details"]["note"], e["actor_id"]) for e in decided] == [
+        ("retry", "the ERP team unlocked it", "sven"),
+        ("skip", "sent by mail instead", "sven"),
+    ]
+    # no body at all is still a decision without a note (API clients of before)
+    park(plant, "WO-K3")
+    r = plant.call("POST", "/writeback/destinations/erp-rest/parked/WO-K3/skip", "sven")
+    assert r.status_code == 200, r.text
+
+
 def test_a_refused_writeback_is_parked_shown_with_the_reason_and_retried_from_the_desk(
     page: Page, plant: Plant
 ) -> None:
@@ -250,7 +269,7 @@ def test_a_refused_writeback_is_parked_shown_with_the_reason_and_retried_from_th
     row = desk.locator("tr[data-order='WO-O2']")
     expect(row.locator(".reason")).to_contain_text("422")
     expect(desk.locator(".backlog")).not_to_have_text("0")
-    shot(page, plant, "13-office-writeback")
+    shot(page, plant, "13-office-writeback", desk)
     receiver.refuse_orders = set()  # the ERP recovers
     row.get_by_role("button", name="Retry WO-O2").click()
     expect(page.get_by_role("status")).to_contain_text("WO-O2 at erp-rest: sent again")
@@ -268,7 +287,12 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
     import openpyxl
 
     now = datetime.now(UTC).replace(microsecond=0)
-    for order_no, wc in (("WO-S1", "SAW-1"), ("WO-S2", "SAW-1"), ("WO-S3", "LASER-1")):
+    for order_no, wc in (
+        ("WO-S1", "SAW-1"),
+        ("WO-S2", "SAW-1"),
+        ("WO-S3", "LASER-1"),
+        ("WO-S4", "SAW-1"),
+    ):
         plant.release(order_no, work_centre=wc)
         floor(plant, order_no, "start", now - timedelta(minutes=30))
         floor(plant, order_no, "quantities", now - timedelta(minutes=10), good="7")
@@ -315,7 +339,7 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
         dict(zip(header, (c.value for c in row), strict=False))
         for row in sheet.iter_rows(min_row=2)
     ]
-    shown = {line["order_no"] for line in lines}  # (WO-O2's report is at SAW-1 too)
+    shown = {line["order_no"] for line in lines}
     assert {"WO-S1", "WO-S2"} <= shown and not shown & {"WO-S3", "WO-D1"}
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
     goods = [line["good"] for line in lines if line["order_no"] in ("WO-S1", "WO-S2")]
@@ -326,9 +350,9 @@ def test_office_staff_filter_the_report_script_export_xlsx_and_mark_two_rows_key
     page.get_by_role("button", name="Mark selected keyed").click()
     expect(page.get_by_role("status")).to_contain_text("2 row(s) marked keyed")
     expect(rows.filter(has_text="WO-S1")).to_have_count(0)  # still filtered to not keyed
-    page.get_by_role("button", name="Mark WO-O2 10 keyed").click()  # one row by itself
+    page.get_by_role("button", name="Mark WO-S4 10 keyed").click()  # one row by itself
     expect(page.get_by_role("status")).to_contain_text("1 row(s) marked keyed")
-    expect(rows.filter(has_text="WO-O2")).to_have_count(0)
+    expect(rows.filter(has_text="WO-S4")).to_have_count(0)
     page.get_by_label("Keyed", exact=True).select_option(label="keyed")
     page.get_by_role("button", name="Filter").click()
     expect(rows.filter(has_text="WO-S1").locator(".keyed")).to_contain_text("yes, sven")

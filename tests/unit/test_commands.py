@@ -83,6 +83,23 @@ def test_what_the_server_fills_into_a_writeback_decision_is_not_part_of_the_requ
     )
 
 
+def test_a_writeback_decision_without_a_note_keeps_the_fingerprint_it_had_before_notes() -> None:
+    """A keyed retry sent before #15 added ``note`` and repeated after it is the same request;
+    a note makes it another one."""
+    import hashlib
+
+    from domain.chain import canonical_json
+
+    before = canonical_json(
+        ["DecideWriteback",
+         {"order_no": "WO-1", "integration": "erp", "destination": "erp-rest", "decision": "retry"}]
+    )  # fmt: skip
+    asked = DecideWriteback("WO-1", "erp-rest", "retry")
+    assert fingerprint(asked, "erp") == hashlib.sha256(before.encode()).hexdigest()
+    noted = DecideWriteback("WO-1", "erp-rest", "retry", note="unlocked")
+    assert fingerprint(noted, "erp") != fingerprint(asked, "erp")
+
+
 def test_a_received_erp_order_is_fingerprinted_by_its_content() -> None:
     a = ReceiveErpOrder(an_erp_order(quantity=Decimal(10)))
     b = ReceiveErpOrder(an_erp_order(quantity=Decimal(11)))

@@ -110,6 +110,36 @@ def test_every_event_class_in_the_domain_is_in_the_fixture() -> None:
     assert len(domain_event_classes()) >= 23  # the enumeration sees the real classes
 
 
+def test_a_writeback_decision_stored_before_notes_decodes_with_an_empty_note_and_its_hash(
+    ledger: Ledger,
+) -> None:
+    """#15 added ``note`` to WritebackDecided with a default (ADR 0011): the fixture's row,
+    written without it, still decodes and verifies; a note written into it is detected."""
+    topic = "domain.workorder:WorkOrder.WritebackDecided"
+    rows = [e for e in stored_events() if e.topic == topic]
+    assert rows and b'"note"' not in rows[0].state
+    old = ledger.mapper.to_domain_event(rows[0])
+    assert old.note == ""
+    same_order = sorted(
+        (e for e in stored_events() if e.originator_id == rows[0].originator_id),
+        key=lambda e: e.originator_version,
+    )
+    prev = next(
+        ledger.mapper.to_domain_event(e).chain_hash
+        for e in same_order
+        if e.originator_version == old.originator_version - 1
+    )
+    assert recompute(prev, old) == old.chain_hash
+    altered = json.loads(rows[0].state)
+    altered["note"] = "written in later"
+    forged = ledger.mapper.to_domain_event(
+        StoredEvent(
+            rows[0].originator_id, rows[0].originator_version, topic, json.dumps(altered).encode()
+        )
+    )
+    assert recompute(prev, forged) != old.chain_hash
+
+
 def test_a_renamed_event_class_stays_readable_through_register_topic() -> None:
     """What ADR 0011 prescribes for a rename, shown with the library's own API."""
 
