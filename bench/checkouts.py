@@ -76,17 +76,19 @@ def child(args: argparse.Namespace) -> None:
                     )
                     for i in range(args.orders)
                 ]  # fmt: skip
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 written = ledger.release_orders(orders, erp)
                 out["rate"] = written / (time.perf_counter() - start)
+                out["cpu_rate"] = written / (time.process_time() - cpu)
                 assert written == args.orders, written
             else:
                 from adapters.inbound.sync import apply_mapping
 
                 integ, read = _source(args)
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 summary = apply_mapping(integ, ledger, read(), bulk=True)
                 out["rate"] = args.orders / (time.perf_counter() - start)
+                out["cpu_rate"] = args.orders / (time.process_time() - cpu)
                 assert len(summary.released) == args.orders and summary.ok, summary.line()
                 if args.repoll:
                     apply_mapping(integ, ledger, read(), bulk=True)  # leaves the ERP memory
@@ -179,7 +181,8 @@ def main() -> None:
                 plan, cleanup = _plan(what, Path(tmp), args)
                 try:
                     cpu: list[float] = []
-                    run = _runner(args, what, backend, plan, cpu)
+                    cpu_rates: dict[str, list[float]] = {"b": [], "s": []}
+                    run = _runner(args, what, backend, plan, cpu, cpu_rates)
                     unit = "events/s" if what == "release" else "orders/s"
                     label = f"{what} ({backend})" if what == "release" else f"{what} import"
                     print(f"{label}:", flush=True)
@@ -189,6 +192,11 @@ def main() -> None:
                         rounds=args.rounds, unit=unit,
                     )  # fmt: skip
                     print(c.report())
+                    per_cpu = method.Comparison(
+                        c.subject, c.baseline, f"{unit} per CPU-second of the process",
+                        cpu_rates["s"], cpu_rates["b"],
+                    )  # fmt: skip
+                    print(per_cpu.report())
                     if cpu:
                         print(f"  unchanged re-poll of {args.orders} orders (subject): CPU "
                               f"{', '.join(f'{x:.2f}' for x in cpu)} s")  # fmt: skip

@@ -149,6 +149,9 @@ def in_range(
 ) -> Decimal:
     """``d`` checked against the documented range: finite, |d| < 10^12, at most ``places``
     decimal places, and not negative unless allowed; the error names the field and value."""
+    key = (str(d), places, negative)  # str(d) keeps the exponent: "5" and "5.0" differ
+    if key in _IN_RANGE:
+        return d
     shown = d if value is None else value
     if not d.is_finite():
         raise InvalidValueError(field_name, shown, "is not a finite number")
@@ -163,7 +166,14 @@ def in_range(
         raise InvalidValueError(
             field_name, shown, f"has more than {places} decimal places (at most {places})"
         )
+    if len(_IN_RANGE) >= 4096:
+        _IN_RANGE.clear()
+    _IN_RANGE.add(key)
     return d
+
+
+# Numbers already found in range (a plan repeats a few values thousands of times).
+_IN_RANGE: set[tuple[str, int, bool]] = set()
 
 
 # Quantities already found good, by their spelling (a plan repeats a few values thousands of
