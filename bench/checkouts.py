@@ -205,11 +205,19 @@ def main() -> None:
     print(machine.report())
 
 
-def _runner(args: argparse.Namespace, what: str, backend: str, plan: str, cpu: list[float]) -> Any:
+def _runner(
+    args: argparse.Namespace,
+    what: str,
+    backend: str,
+    plan: str,
+    cpu: list[float],
+    cpu_rates: dict[str, list[float]],
+) -> Any:
     def run(checkout: str, subject: bool) -> float:
         r = measure(checkout, what, backend, plan, args, subject and what != "release")
         if "repoll_cpu" in r:
             cpu.append(r["repoll_cpu"])
+        cpu_rates["s" if subject else "b"].append(r["cpu_rate"])
         return r["rate"]
 
     return run
