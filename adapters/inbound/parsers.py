@@ -609,20 +609,31 @@ def _child_text(el: Any, *path: str) -> str:
 
 
 class _Node:
-    """An element read once: its text, line and child elements by tag in document order
-    (a ProductionRequest is read through about 60 child lookups; on lxml elements each
-    would walk the children again)."""
+    """An element whose child elements are read once, on first use, into lists by tag in
+    document order (a ProductionRequest is read through about 60 child lookups; on lxml
+    elements each would walk the children again)."""
 
-    __slots__ = ("el", "kids", "text")
+    __slots__ = ("_kids", "el")
 
     def __init__(self, el: Any) -> None:
-        self.el, self.text = el, el.text
-        kids: dict[str, list[_Node]] = {}
-        for child in el:
-            tag = child.tag
-            if isinstance(tag, str):  # elements only (not comments or processing instructions)
-                kids.setdefault(tag, []).append(_Node(child))
-        self.kids = kids
+        self.el = el
+        self._kids: dict[str, list[_Node]] | None = None
+
+    @property
+    def text(self) -> str | None:
+        text: str | None = self.el.text
+        return text
+
+    @property
+    def kids(self) -> dict[str, list[_Node]]:
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = {}
+            for child in self.el:
+                tag = child.tag
+                if isinstance(tag, str):  # elements only (not comments or processing instr.)
+                    kids.setdefault(tag, []).append(_Node(child))
+        return kids
 
     def find(self, tag: str) -> _Node | None:
         found = self.kids.get(_q(tag))
@@ -685,13 +696,13 @@ def _times(seg: _Node, op_id: str) -> dict[str, Decimal]:
     times: dict[str, Decimal] = {}
     for group in seg.findall("ProductionParameter"):
         for param in group.findall("Parameter"):
-            pid = _node_text(param, "ID").replace(" ", "").replace("_", "").lower()
-            key = _TIME_KEYS.get(pid)
+            raw_id = _node_text(param, "ID")
+            key = _TIME_KEYS.get(raw_id.replace(" ", "").replace("_", "").lower())
             if key is None:
                 continue
             value = _node_text(param, "Value", "ValueString")
             unit = _node_text(param, "Value", "UnitOfMeasure")
-            where = f"SegmentRequirement {op_id} / Parameter {_node_text(param, 'ID')}"
+            where = f"SegmentRequirement {op_id} / Parameter {raw_id}"
             times[key] = _minutes(value, unit, where, param.el.sourceline)
     return times
 
