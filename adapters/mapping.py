@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from dataclasses import field as _field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Literal, cast
 
 from adapters.config import FieldMap, UnitMapping, ValueMaps
@@ -328,7 +329,10 @@ def _plain(value: Any) -> Any:
 
 def lookup(data: Any, path: str) -> Any:
     """The value at a dotted path (``header.number``, ``lines.0.qty``); a flat key first."""
-    if isinstance(data, Mapping) and path in data:
+    if type(data) is dict:  # the common case, without the Mapping ABC check
+        if path in data:
+            return data[path]
+    elif isinstance(data, Mapping) and path in data:
         return data[path]
     current = data
     for part in path.split("."):
@@ -361,6 +365,8 @@ def _blank(value: Any) -> bool:
 
 def _text(value: Any) -> str:
     """A value as text: whole floats lose their '.0' (spreadsheets store numbers as floats)."""
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -458,11 +464,16 @@ def _state(value: Any, fields: FieldMap) -> tuple[OrderState, str]:
         return "released", ""
     raw = _text(value)
     folded = raw.casefold()
-    if folded in {v.strip().casefold() for v in fields.released_values}:
+    if folded in _folded(tuple(fields.released_values)):
         return "released", raw
-    if folded in {v.strip().casefold() for v in fields.cancelled_values}:
+    if folded in _folded(tuple(fields.cancelled_values)):
         return "cancelled", raw
     return "not_released", raw
+
+
+@lru_cache(maxsize=64)
+def _folded(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v.strip().casefold() for v in values)
 
 
 def _get(data: Mapping[str, Any], path: str | None) -> Any:
@@ -513,6 +524,8 @@ def map_order(
         for r in rows[1:]:
             for p in header_paths:
                 a, b = _get(head.data, p), _get(r.data, p)
+                if type(a) is str and type(b) is str and a == b:
+                    continue  # the same text (the common case, without converting)
                 if _text(a) != _text(b):
                     errors.append(
                         RowError(

@@ -100,6 +100,8 @@ def store_env(settings: Settings) -> dict[str, str]:
         POSTGRES_MAX_OVERFLOW=str(settings.pg_max_overflow),
         POSTGRES_CONNECT_TIMEOUT="5",
         POSTGRES_PRE_PING="y",
+        # The library's recorder, sending a batch's events as binary arrays (pg_recorder.py).
+        APPLICATION_RECORDER_TOPIC="adapters.pg_recorder:BinaryArrayRecorder",
     )
     if "schema" in query:
         env["POSTGRES_SCHEMA"] = query["schema"][0]

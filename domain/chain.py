@@ -107,6 +107,20 @@ class ChainedAggregate(Aggregate):
         chain_hash = event_hash(GENESIS, get_topic(event_class), hashed_fields(event_class, fields))
         return cls._create(event_class, id=id, timestamp=timestamp, chain_hash=chain_hash, **kwargs)
 
+    @classmethod
+    def _created_event(cls, event_class: type[Any], *, id: UUID, **kwargs: Any) -> Any:
+        """The created event of a new aggregate, chained to GENESIS, without the aggregate:
+        what ``Aggregate._create`` builds (a bulk save needs the event only)."""
+        timestamp = event_class.create_timestamp()
+        kwargs.update(
+            originator_id=id,
+            originator_version=cls.INITIAL_VERSION,
+            timestamp=timestamp,
+            originator_topic=get_topic(cls),
+        )
+        chain_hash = event_hash(GENESIS, get_topic(event_class), kwargs)
+        return event_class(chain_hash=chain_hash, **kwargs)
+
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         timestamp = event_class.create_timestamp()
         fields = dict(

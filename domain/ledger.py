@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -288,16 +288,34 @@ class Ledger(Application[UUID]):
         written = 0
         for chunk in _chunks(orders, batch_size):
             checked = [o.checked() for o in chunk]
-            aggs = [WorkOrder.release(integ, o, actor) for o in checked]
             try:
-                self.save(*aggs)
-                written += len(aggs)
+                written += self.release_new(checked, actor, integration=integ)
             except IntegrityError:
                 for o in checked:
                     written += len(
                         self.execute(c.ReceiveErpOrder(o, integration=integ), actor).events
                     )
         return written
+
+    def release_new(
+        self, orders: Sequence[ErpOrder], actor: Actor, *, integration: str | None = None
+    ) -> int:
+        """Release orders believed new, all in one transaction: the events
+        :meth:`WorkOrder.release` records, saved without building the aggregates (they are
+        read from the store when next used). Raises IntegrityError, recording nothing, when
+        the ledger knows any of them, and InvalidValueError when one is invalid. Returns the
+        number of events recorded."""
+        integ = integration or self.default_integration
+        events = [WorkOrder.released_event(integ, o, actor) for o in orders]
+        if events:
+            # Application.save without collecting events from aggregates (no aggregates: no
+            # cache entries and no snapshots).
+            processing = ProcessingEvent[UUID]()
+            processing.events.extend(events)
+            recordings = self._record(processing)
+            self._notify(recordings)
+            self.notify(processing.events)
+        return len(events)
 
     @property
     def erp_seen(self) -> ErpSeen:

@@ -78,6 +78,12 @@ class Actor:
 
 def text(field_name: str, value: Any, *, required: bool = True, max_len: int = 200) -> str:
     """A trimmed string, refused when required and empty or when too long."""
+    if type(value) is str:
+        s = value.strip()
+        # Printable ASCII holds none of the characters refused below: only the length and
+        # emptiness remain to check.
+        if s.isascii() and s.isprintable() and (s or not required) and len(s) <= max_len:
+            return s
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -143,6 +149,9 @@ def in_range(
 ) -> Decimal:
     """``d`` checked against the documented range: finite, |d| < 10^12, at most ``places``
     decimal places, and not negative unless allowed; the error names the field and value."""
+    key = (str(d), places, negative)  # str(d) keeps the exponent: "5" and "5.0" differ
+    if key in _IN_RANGE:
+        return d
     shown = d if value is None else value
     if not d.is_finite():
         raise InvalidValueError(field_name, shown, "is not a finite number")
@@ -157,11 +166,35 @@ def in_range(
         raise InvalidValueError(
             field_name, shown, f"has more than {places} decimal places (at most {places})"
         )
+    if len(_IN_RANGE) >= 4096:
+        _IN_RANGE.clear()
+    _IN_RANGE.add(key)
     return d
+
+
+# Numbers already found in range (a plan repeats a few values thousands of times).
+_IN_RANGE: set[tuple[str, int, bool]] = set()
+
+
+# Quantities already found good, by their spelling (a plan repeats a few values thousands of
+# times): the same spelling always gives the same checked value, so it is checked once.
+_GOOD_QUANTITIES: dict[tuple[type, str], Decimal] = {}
 
 
 def quantity(field_name: str, value: Any) -> Decimal:
     """A quantity (or standard time) as a Decimal: 0 ≤ q < 10^12, at most 6 decimal places."""
+    kind = type(value)
+    if kind is Decimal or kind is str:
+        key = (kind, value if kind is str else str(value))
+        good = _GOOD_QUANTITIES.get(key)
+        if good is not None:
+            return good
+        d = _as_decimal(field_name, value)
+        good = canonical(in_range(field_name, d, value))
+        if len(_GOOD_QUANTITIES) >= 4096:
+            _GOOD_QUANTITIES.clear()
+        _GOOD_QUANTITIES[key] = good
+        return good
     d = _as_decimal(field_name, value)
     return canonical(in_range(field_name, d, value))
 

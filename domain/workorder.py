@@ -460,9 +460,18 @@ class WorkOrder(ChainedAggregate):
     @classmethod
     def release(cls, integration: str, order: ErpOrder, actor: Actor) -> WorkOrder:
         """Create the order as the ERP released it."""
+        event = cls.released_event(integration, order, actor)
+        agg: WorkOrder = event.mutate(None)  # as Aggregate._create does
+        agg.pending_events.append(event)
+        return agg
+
+    @classmethod
+    def released_event(cls, integration: str, order: ErpOrder, actor: Actor) -> WorkOrder.Released:
+        """The event that creates the order as the ERP released it (what :meth:`release`
+        records), built without the aggregate, for a bulk release."""
         o = order.checked()
         fields = o.erp_fields()
-        agg: WorkOrder = cls._create_chained(
+        event: WorkOrder.Released = cls._created_event(
             cls.Released,
             id=order_id_for(integration, o.order_no),
             integration=integration,
@@ -473,7 +482,7 @@ class WorkOrder(ChainedAggregate):
             source=actor.source,
             **fields,
         )
-        return agg
+        return event
 
     def _trigger(self, event_class: type[Any], actor: Actor, **kwargs: Any) -> None:
         self.trigger_event(

@@ -9,7 +9,7 @@ the stored order (or a new one) and keeping the pending events in memory: nothin
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from domain.commands import (
 from domain.errors import OrderNotFoundError
 from domain.floortime import FloorTimes
 from domain.ledger import HANDLERS, CommandOutcome, Ledger
-from domain.values import Actor
+from domain.values import Actor, ErpOrder
 from domain.workorder import WorkOrder
 
 
@@ -146,8 +146,17 @@ class DryRunLedger:
     def erp_received(self, integration: str, fingerprints: Mapping[str, str]) -> None:
         """A dry run remembers nothing (the real ledger's memory stays as it was)."""
 
-    def save(self, *aggregates: Any) -> None:
+    def release_new(
+        self, orders: Sequence[ErpOrder], actor: Actor, *, integration: str | None = None
+    ) -> int:
         """The bulk release path: refused (like the store would) when an order exists."""
+        integ = self._integ(integration)
+        built = [WorkOrder.release(integ, o.checked(), actor) for o in orders]
+        self.save(*built)
+        return len(built)
+
+    def save(self, *aggregates: Any) -> None:
+        """Released orders kept: refused (like the store would) when an order exists."""
         orders = [a for a in aggregates if isinstance(a, WorkOrder)]
         for o in orders:
             if self.find_order(o.order_no, o.integration) is not None:

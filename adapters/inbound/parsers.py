@@ -608,6 +608,57 @@ def _child_text(el: Any, *path: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
+class _Node:
+    """An element whose child elements are read once, on first use, into lists by tag in
+    document order (a ProductionRequest is read through about 60 child lookups; on lxml
+    elements each would walk the children again)."""
+
+    __slots__ = ("_kids", "el")
+
+    def __init__(self, el: Any) -> None:
+        self.el = el
+        self._kids: dict[str, list[_Node]] | None = None
+
+    @property
+    def text(self) -> str | None:
+        text: str | None = self.el.text
+        return text
+
+    @property
+    def kids(self) -> dict[str, list[_Node]]:
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = {}
+            for child in self.el:
+                tag = child.tag
+                if isinstance(tag, str):  # elements only (not comments or processing instr.)
+                    kids.setdefault(tag, []).append(_Node(child))
+        return kids
+
+    def find(self, tag: str) -> _Node | None:
+        found = self.kids.get(_q(tag))
+        return found[0] if found else None
+
+    def findall(self, tag: str) -> list[_Node]:
+        return self.kids.get(_q(tag), [])
+
+
+def _node_first(node: _Node, path: tuple[str, ...]) -> _Node | None:
+    """As :func:`_first`, on a read node."""
+    for child in node.kids.get(_q(path[0]), ()):
+        if len(path) == 1:
+            return child
+        found = _node_first(child, path[1:])
+        if found is not None:
+            return found
+    return None
+
+
+def _node_text(node: _Node, *path: str) -> str:
+    found = _node_first(node, path)
+    return (found.text or "").strip() if found is not None else ""
+
+
 class _Refused(ValueError):
     """One ProductionRequest refused: which element, which value, why."""
 
@@ -632,38 +683,42 @@ def _minutes(value: str, unit: str, where: str, row: int | None) -> Decimal:
     return (d * factor[0] / factor[1]).quantize(Decimal("0.000001"))
 
 
-def _equipment(seg: Any) -> str:
-    return _child_text(seg, "EquipmentRequirement", "EquipmentID") or _child_text(
+def _equipment(seg: _Node) -> str:
+    return _node_text(seg, "EquipmentRequirement", "EquipmentID") or _node_text(
         seg, "HierarchyScope", "EquipmentID"
     )
 
 
-def _times(seg: Any, op_id: str) -> dict[str, Decimal]:
+_TIME_KEYS = {SETUP_PARAMETER: "setup_time", RUN_PARAMETER: "run_time"}
+
+
+def _times(seg: _Node, op_id: str) -> dict[str, Decimal]:
     times: dict[str, Decimal] = {}
-    for param in seg.iterfind(f"{_q('ProductionParameter')}/{_q('Parameter')}"):
-        pid = _child_text(param, "ID").replace(" ", "").replace("_", "").lower()
-        key = {SETUP_PARAMETER: "setup_time", RUN_PARAMETER: "run_time"}.get(pid)
-        if key is None:
-            continue
-        value = _child_text(param, "Value", "ValueString")
-        unit = _child_text(param, "Value", "UnitOfMeasure")
-        where = f"SegmentRequirement {op_id} / Parameter {_child_text(param, 'ID')}"
-        times[key] = _minutes(value, unit, where, param.sourceline)
+    for group in seg.findall("ProductionParameter"):
+        for param in group.findall("Parameter"):
+            raw_id = _node_text(param, "ID")
+            key = _TIME_KEYS.get(raw_id.replace(" ", "").replace("_", "").lower())
+            if key is None:
+                continue
+            value = _node_text(param, "Value", "ValueString")
+            unit = _node_text(param, "Value", "UnitOfMeasure")
+            where = f"SegmentRequirement {op_id} / Parameter {raw_id}"
+            times[key] = _minutes(value, unit, where, param.el.sourceline)
     return times
 
 
-def _operations(parent: Any, inherited_wc: str) -> Iterator[dict[str, Any]]:
+def _operations(parent: _Node, inherited_wc: str) -> Iterator[dict[str, Any]]:
     """The routing in document order: a SegmentRequirement holding SegmentRequirements is a
     group whose leaves are the operations (they inherit its equipment); a group that sets
     times of its own is refused, as those times belong to no one operation."""
-    for seg in parent.findall(_q("SegmentRequirement")):
-        op_id = _child_text(seg, "ID") or _child_text(seg, "ProcessSegmentID")
+    for seg in parent.findall("SegmentRequirement"):
+        op_id = _node_text(seg, "ID") or _node_text(seg, "ProcessSegmentID")
         work_centre = _equipment(seg) or inherited_wc
         times = _times(seg, op_id)
-        if seg.find(_q("SegmentRequirement")) is not None:
+        if seg.find("SegmentRequirement") is not None:
             if times:
                 raise _Refused(
-                    seg.sourceline,
+                    seg.el.sourceline,
                     f"SegmentRequirement {op_id}",
                     None,
                     "holds nested SegmentRequirements and also sets SetupTime/RunTimePerUnit; "
@@ -673,29 +728,30 @@ def _operations(parent: Any, inherited_wc: str) -> Iterator[dict[str, Any]]:
             continue
         yield {
             "op_id": op_id,
-            "op_name": _child_text(seg, "Description") or _child_text(seg, "ProcessSegmentID"),
+            "op_name": _node_text(seg, "Description") or _node_text(seg, "ProcessSegmentID"),
             "op_work_centre": work_centre,
             "setup_time": times.get("setup_time", ""),
             "run_time": times.get("run_time", ""),
         }
 
 
-def _request_record(req: Any) -> dict[str, Any]:
+def _request_record(req_el: Any) -> dict[str, Any]:
     """One ProductionRequest in the canonical record shape (see config.B2MML_FIELDS)."""
-    state_el = req.find(_q("RequestState"))
+    req = _Node(req_el)
+    state_node = req.find("RequestState")
     state = ""
-    if state_el is not None:
-        state = (state_el.text or "").strip()
-        if state == "Other" and state_el.get("OtherValue"):
-            state = state_el.get("OtherValue").strip()
-    work_centre = _child_text(req, "HierarchyScope", "EquipmentID") or _child_text(
+    if state_node is not None:
+        state = (state_node.text or "").strip()
+        if state == "Other" and state_node.el.get("OtherValue"):
+            state = state_node.el.get("OtherValue").strip()
+    work_centre = _node_text(req, "HierarchyScope", "EquipmentID") or _node_text(
         req, "Location", "EquipmentID"
     )
-    end = _child_text(req, "EndTime")
+    end = _node_text(req, "EndTime")
     record: dict[str, Any] = {
-        "order_no": _child_text(req, "ID"),
-        "description": _child_text(req, "Description"),
-        "priority": _child_text(req, "Priority"),
+        "order_no": _node_text(req, "ID"),
+        "description": _node_text(req, "Description"),
+        "priority": _node_text(req, "Priority"),
         "due_date": end[:10] if end else "",
         "state": state,
         "work_centre": work_centre,
@@ -705,7 +761,7 @@ def _request_record(req: Any) -> dict[str, Any]:
         "operations": list(_operations(req, "")),
     }
     # The order's product: the (last) material the routing produces, nested segments included.
-    for seg in req.iter(_q("SegmentRequirement")):
+    for seg in req_el.iter(_q("SegmentRequirement")):
         for mat in seg.findall(_q("MaterialRequirement")):
             if _child_text(mat, "MaterialUse") == "Produced":
                 record["part_no"] = _child_text(mat, "MaterialDefinitionID")

@@ -172,10 +172,7 @@ class _Run:
         if not batch:
             return
         try:
-            aggregates = [
-                WorkOrder.release(self.name, m.order.checked(), self.actor) for m in batch
-            ]
-            self.ledger.save(*aggregates)
+            self.ledger.release_new([m.order for m in batch], self.actor, integration=self.name)
         except (IntegrityError, DomainError):
             for mapped in batch:
                 self.receive(mapped)
