@@ -29,7 +29,7 @@ import asyncio
 import json
 import os
 import random
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,7 +50,8 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.settings import Settings, build_ledger
 from adapters.tokens import TokenStore
-from bench.method import Machine, alternate, percentile, rounds_argument
+from bench.method import Comparison, Machine, alternate, percentile, rounds_argument
+from bench.servers import floorledger, free_port, serve_args, start, stop_all, wait_up
 from domain import Actor, ErpOperation, ErpOrder
 from tests.support.writeback import config, write_config
 
@@ -152,24 +153,6 @@ def pump_main(poll_only: bool, argv: list[str]) -> None:
 # ---------------------------------------------------------------------------- the load
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
 @dataclass
 class Sample:
     order_no: str
@@ -259,7 +242,8 @@ def watch_table(pg: str, schema: str, table: str, stop: threading.Event,
             stop.wait(0.01)
 
 
-def one_round(opts: argparse.Namespace, poll_only: bool) -> Round:
+def one_round(opts: argparse.Namespace, poll_only: bool, code: Path = ROOT) -> Round:
+    """One plant run; the API, views and pump from the checkout ``code``."""
     schema = "bench_lat_" + uuid.uuid4().hex[:8]
     with psycopg.connect(opts.pg, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -313,17 +297,15 @@ def one_round(opts: argparse.Namespace, poll_only: bool) -> Round:
                    FLOORLEDGER_CONFIG=str(cfg_path), LAT_WB_URL=wb_url,
                    FLOORLEDGER_FOLLOW_VIEWS="false")  # fmt: skip
         api_port = free_port()
-        quiet = subprocess.DEVNULL
-        procs.append(subprocess.Popen([sys.executable, "-m", "api.cli", "views", "run"],
-                                      env=env, cwd=ROOT, stdout=quiet))  # fmt: skip
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(api_port), "--log-level", "warning", "--no-access-log"],
-            env=env, cwd=ROOT, stdout=quiet))  # fmt: skip
-        procs.append(subprocess.Popen(
-            [sys.executable, __file__, "--as-pump", "1" if poll_only else "0",
-             "writeback", "run"], env=env, cwd=ROOT,
-            stdout=(tmp / "pump.log").open("wb"), stderr=subprocess.STDOUT))  # fmt: skip
+        procs.append(floorledger(["views", "run"], env, code=code))
+        procs.append(floorledger(serve_args(api_port, "--log-level", "warning"), env, code=code))
+        pump_log = (tmp / "pump.log").open("wb")
+        if poll_only:
+            procs.append(start([__file__, "--as-pump", "1", "writeback", "run"], env,
+                               stdout=pump_log, stderr=subprocess.STDOUT))  # fmt: skip
+        else:
+            procs.append(floorledger(["writeback", "run"], env, code=code, stdout=pump_log,
+                                     stderr=subprocess.STDOUT))  # fmt: skip
         api = f"http://127.0.0.1:{api_port}"
         wait_up(api + "/health/ready")
         wait_up(f"http://127.0.0.1:{receiver_port}/")
@@ -353,13 +335,7 @@ def one_round(opts: argparse.Namespace, poll_only: bool) -> Round:
         return result
     finally:
         stop_watch.set()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         with psycopg.connect(opts.pg, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
@@ -398,6 +374,8 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--as-pump":
         pump_main(sys.argv[2] == "1", sys.argv[3:])
         return
+    # SIGTERM ends the run through its clean-up (the child processes, the schema)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-centres", type=int, default=50)
     parser.add_argument("--every", type=float, default=2.0, help="seconds between actions")
@@ -409,6 +387,12 @@ def main() -> None:
         default=os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
     )
     parser.add_argument("--verbose", action="store_true", help="show the pump's log")
+    parser.add_argument(
+        "--baseline-code",
+        type=Path,
+        help="baseline: the API, views and pump (NOTIFY) of this other checkout (e.g. main's "
+        "code from `git archive`), instead of the pump woken by its poll alone",
+    )
     rounds_argument(parser, default=2)
     opts = parser.parse_args()
     machine = Machine.now()
@@ -419,17 +403,31 @@ def main() -> None:
     )
     stats: dict[str, dict[str, list[float]]] = {"poll": {}, "notify": {}}
 
+    base_code = opts.baseline_code.resolve() if opts.baseline_code else None
+
     def run(which: str) -> float:
-        ms = describe(which, one_round(opts, poll_only=which == "poll"))
+        if which == "poll" and base_code is not None:
+            r = one_round(opts, poll_only=False, code=base_code)
+        else:
+            r = one_round(opts, poll_only=which == "poll")
+        ms = describe(which, r)
         for k, v in ms.items():
             stats[which].setdefault(k, []).append(v)
         return ms["rest_p99"]
 
-    c = alternate("pump woken by NOTIFY: p99 to REST", "pump woken by its 0.5 s poll alone",
-                  lambda: run("poll"), lambda: run("notify"), rounds=opts.rounds, unit="ms",
+    if base_code is not None:
+        names = (f"code of {base_code}", "this checkout")
+        print(f"baseline: API, views and pump (NOTIFY) from {base_code}; subject: this checkout")
+    else:
+        names = ("pump woken by its 0.5 s poll alone", "pump woken by NOTIFY")
+    c = alternate(f"{names[1]}: p99 to REST", names[0], lambda: run("poll"),
+                  lambda: run("notify"), rounds=opts.rounds, unit="ms",
                   higher_is_better=False, verbose=False)  # fmt: skip
     print(c.report())
-    for which, label in (("poll", "baseline, poll alone"), ("notify", "subject, NOTIFY")):
+    view = Comparison(f"{names[1]}: view lag p99", names[0], "ms", stats["notify"]["view_p99"],
+                      stats["poll"]["view_p99"], higher_is_better=False)  # fmt: skip
+    print(view.report())
+    for which, label in (("poll", f"baseline, {names[0]}"), ("notify", f"subject, {names[1]}")):
         s = stats[which]
         med = {k: sorted(v)[len(v) // 2] for k, v in s.items()}
         print(
