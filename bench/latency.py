@@ -295,10 +295,16 @@ def one_round(opts: argparse.Namespace, poll_only: bool, code: Path = ROOT) -> R
         cfg_path = write_config(tmp / "plant.toml", cfg)
         env = dict(os.environ, FLOORLEDGER_DATABASE_URL=url, FLOORLEDGER_PG_POOL_SIZE="4",
                    FLOORLEDGER_CONFIG=str(cfg_path), LAT_WB_URL=wb_url,
-                   FLOORLEDGER_FOLLOW_VIEWS="false")  # fmt: skip
+                   FLOORLEDGER_FOLLOW_VIEWS="false",
+                   FLOORLEDGER_THREADS=str(opts.api_threads))  # fmt: skip
         api_port = free_port()
-        procs.append(floorledger(["views", "run"], env, code=code))
+        # The API first: once it is ready its tables exist, and the views and the pump do not
+        # race it creating them (concurrent CREATE ... IF NOT EXISTS on PostgreSQL can fail
+        # with 'tuple concurrently updated').
         procs.append(floorledger(serve_args(api_port, "--log-level", "warning"), env, code=code))
+        api = f"http://127.0.0.1:{api_port}"
+        wait_up(api + "/health/ready")
+        procs.append(floorledger(["views", "run"], env, code=code))
         pump_log = (tmp / "pump.log").open("wb")
         if poll_only:
             procs.append(start([__file__, "--as-pump", "1", "writeback", "run"], env,
@@ -306,9 +312,8 @@ def one_round(opts: argparse.Namespace, poll_only: bool, code: Path = ROOT) -> R
         else:
             procs.append(floorledger(["writeback", "run"], env, code=code, stdout=pump_log,
                                      stderr=subprocess.STDOUT))  # fmt: skip
-        api = f"http://127.0.0.1:{api_port}"
-        wait_up(api + "/health/ready")
         wait_up(f"http://127.0.0.1:{receiver_port}/")
+        time.sleep(2)  # the views and the pump start up
         # Started once the others have created their tables (concurrent CREATE ... IF NOT
         # EXISTS on PostgreSQL can fail with 'tuple concurrently updated').
         stop_file = tmp / "stop"
@@ -387,6 +392,12 @@ def main() -> None:
         default=os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
     )
     parser.add_argument("--verbose", action="store_true", help="show the pump's log")
+    parser.add_argument(
+        "--api-threads",
+        type=int,
+        default=40,
+        help="FLOORLEDGER_THREADS of the API (main's code held a view connection per thread)",
+    )
     parser.add_argument(
         "--baseline-code",
         type=Path,
