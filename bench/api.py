@@ -160,8 +160,15 @@ def main() -> None:
         default="process",
         help="run the views in a separate process (default) or inside the API process",
     )
+    parser.add_argument(
+        "--api-code",
+        type=Path,
+        default=None,
+        help="serve the floor API (and views) from this other checkout, e.g. main's code",
+    )
     rounds_argument(parser)
     opts = parser.parse_args()
+    code = opts.api_code.resolve() if opts.api_code else ROOT
     machine = Machine.now()
 
     schema = "bench_api_" + uuid.uuid4().hex[:8]
@@ -182,7 +189,7 @@ def main() -> None:
         if opts.views == "process":
             # The recommended layout: the API writes, a separate process keeps the views.
             env["FLOORLEDGER_FOLLOW_VIEWS"] = "false"
-            procs.append(floorledger(["views", "run"], env))
+            procs.append(floorledger(["views", "run"], env, code=code))
         hello_port, api_port = free_port(), free_port()
         uvicorn_flags = ["--workers", str(opts.workers), "--log-level", "warning"]
         hello_dir = Path(tempfile.mkdtemp(prefix="fl-bench-"))
@@ -195,7 +202,7 @@ def main() -> None:
                 env,
             )
         )  # fmt: skip
-        procs.append(floorledger(serve_args(api_port, *uvicorn_flags), env))
+        procs.append(floorledger(serve_args(api_port, *uvicorn_flags), env, code=code))
         hello_url = f"http://127.0.0.1:{hello_port}"
         api_url = f"http://127.0.0.1:{api_port}"
         wait_up(hello_url + "/hello")
@@ -215,7 +222,8 @@ def main() -> None:
 
         print(
             f"{opts.clients} clients, {opts.seconds:.0f} s each, {opts.workers} worker(s), "
-            f"views {opts.views}, uvicorn loop {loop_name()}, PostgreSQL schema {schema}, "
+            f"views {opts.views}, uvicorn loop {loop_name()}, floor API from {code}, "
+            f"PostgreSQL schema {schema}, "
             f"{opts.rounds} alternated rounds"
         )
         runs: dict[str, list[Result]] = {"baseline": [], "floor": []}
