@@ -5,6 +5,9 @@ that runner stops, the read catches the views up itself as before."""
 
 from __future__ import annotations
 
+import threading
+
+from adapters.settings import Settings, own_database
 from domain.commands import ReceiveErpOrder, ReportQuantity
 from projections import ViewReader, ViewRunner
 from projections.status import StatusView
@@ -83,4 +86,43 @@ def test_a_status_read_needs_the_status_view_alone_to_have_reached_the_position(
         reader.close()
         api.close()
         follower.close()
+        ledger.close()
+
+
+def test_many_concurrent_view_reads_share_no_more_connections_than_the_pool_allows(
+    backend: Backend,
+) -> None:
+    """An API serving many reads at once (one per request thread) stays within
+    FLOORLEDGER_PG_POOL_SIZE + FLOORLEDGER_PG_MAX_OVERFLOW view connections."""
+    ledger = backend.ledger()
+    ledger.execute(ReceiveErpOrder(an_erp_order("WO-1")), ERP)
+    runner = ViewRunner(ledger)
+    runner.catch_up()
+    settings = Settings(database_url=backend.url, pg_pool_size=1, pg_max_overflow=1)  # type: ignore[arg-type]
+    reader = ViewReader(own_database(settings))
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(5):
+                status = reader.status("WO-1", "erp")
+                assert status is not None
+                seen.append(len(reader._all))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert len(seen) == 100
+        assert max(seen) <= 2  # pool size 1 + overflow 1
+    finally:
+        reader.close()
+        reader.store.dispose()
+        runner.close()
         ledger.close()
