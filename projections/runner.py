@@ -519,7 +519,8 @@ class ViewRunner:
                     self.catch_up(names)
                 except connection_errors():
                     pass
-            current = self.positions(max_age=WATCH_SECONDS / 2)
+            # a shared read only while watching another process; otherwise a fresh one
+            current = self.positions(max_age=WATCH_SECONDS / 2 if elsewhere else 0.0)
             if names and min(current.get(n, 0) for n in names) >= position:
                 return True
             remaining = deadline - time.monotonic()
