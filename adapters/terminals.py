@@ -21,7 +21,7 @@ from typing import Any
 
 from adapters.settings import Settings, own_database
 from adapters.tokens import NAME_PATTERN, WORK_CENTRE_PATTERN, hash_secret
-from projections.db import Db
+from projections.db import Database, Db
 
 T_OPERATORS = "fl_operators"
 T_TERMINALS = "fl_terminals"
@@ -122,8 +122,10 @@ class TerminalStore:
         *,
         idle_minutes: float = 15.0,
         clock: Callable[[], datetime] = _now,
+        database: Database | None = None,
     ) -> None:
-        self.database = own_database(settings, connect_timeout=2)
+        self._owns_database = database is None
+        self.database = database or own_database(settings, connect_timeout=2)
         self.idle_minutes = idle_minutes
         self.clock = clock
         self._ready = False
@@ -167,7 +169,8 @@ class TerminalStore:
             self.setup()
 
     def close(self) -> None:
-        self.database.dispose()
+        if self._owns_database:
+            self.database.dispose()
 
     # ------------------------------------------------------------------ operators
 

@@ -351,38 +351,54 @@ RecorderDep = Annotated[Recorder, Depends(get_recorder)]
 # ---------------------------------------------------------------------- read-your-writes
 
 
-async def fresh_reader(
-    services: ServicesDep,
-    runtime: RuntimeDep,
-    wait_for_position: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=2**62,
-            description="wait until the views include this ledger position (from a write)",
-        ),
-    ] = None,
-    wait_seconds: Annotated[
-        float, Query(gt=0, le=120, description="longest wait for wait_for_position")
-    ] = 5.0,
-) -> ViewReader:
-    """The view reader, after the views reached ``wait_for_position`` (503 when they did not
-    within the wait, 422 when the position is beyond the ledger's newest)."""
-    if wait_for_position is not None and wait_for_position > 0:
-        runner = services.runner
-        timeout = min(wait_seconds, runtime.settings.max_read_wait_seconds)
-        head = await run_in_threadpool(runner.head)
-        if wait_for_position > head:
-            raise InvalidValueError(
-                "wait_for_position", wait_for_position, f"is beyond the ledger's position {head}"
+def fresh_reader_of(*views: str) -> Callable[..., Awaitable[ViewReader]]:
+    """A dependency giving the view reader once ``views`` (all when none are named) include
+    the position a read asks for."""
+    only = list(views) or None
+
+    async def fresh_reader(
+        services: ServicesDep,
+        runtime: RuntimeDep,
+        wait_for_position: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=2**62,
+                description="wait until the views include this ledger position (from a write)",
+            ),
+        ] = None,
+        wait_seconds: Annotated[
+            float, Query(gt=0, le=120, description="longest wait for wait_for_position")
+        ] = 5.0,
+    ) -> ViewReader:
+        """The view reader, after the views reached ``wait_for_position`` (503 when they did
+        not within the wait, 422 when the position is beyond the ledger's newest)."""
+        if wait_for_position is not None and wait_for_position > 0:
+            runner = services.runner
+            timeout = min(wait_seconds, runtime.settings.max_read_wait_seconds)
+            head = await run_in_threadpool(runner.head)
+            if wait_for_position > head:
+                raise InvalidValueError(
+                    "wait_for_position",
+                    wait_for_position,
+                    f"is beyond the ledger's position {head}",
+                )
+            names = [v for v in only if v in runner.active_views()] if only else None
+            reached = await run_in_threadpool(
+                runner.wait_until, wait_for_position, timeout, names or None
             )
-        reached = await run_in_threadpool(runner.wait_until, wait_for_position, timeout)
-        if not reached:
-            raise ViewsBehindError(wait_for_position, timeout)
-    return services.reader
+            if not reached:
+                raise ViewsBehindError(wait_for_position, timeout)
+        return services.reader
+
+    return fresh_reader
 
 
+fresh_reader = fresh_reader_of()
 FreshReader = Annotated[ViewReader, Depends(fresh_reader)]
+# An order's status comes from the status view alone (its conflict and warning counts too),
+# so its read waits for that view only, not for the other views' share of the same batch.
+FreshStatusReader = Annotated[ViewReader, Depends(fresh_reader_of("status"))]
 
 
 def integration_or_default(ledger: Ledger, integration: str | None) -> str:

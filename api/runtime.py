@@ -15,12 +15,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from adapters.settings import Settings, store_env
+from adapters.settings import Settings, own_database, store_env
 from adapters.terminals import TerminalStore
 from adapters.tokens import TokenStore
 from api.metrics import Metrics
 from domain import Ledger
 from projections import ViewReader, ViewRunner
+from projections.db import Database
 
 log = logging.getLogger("floorledger.api")
 
@@ -122,6 +123,11 @@ class Runtime:
     metrics: Metrics
     tokens: TokenStore
     terminals: TerminalStore
+    # floorledger's own tables (tokens, terminals, views), one pool for all of them, so the
+    # process holds at most the ledger's pool, this pool and the views' reader connections
+    # (each bounded by FLOORLEDGER_PG_POOL_SIZE + FLOORLEDGER_PG_MAX_OVERFLOW) and the view
+    # runner's own two or three.
+    own: Database | None = None
     _services: Services | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_try: float = 0.0
@@ -130,9 +136,14 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: ApiSettings) -> Runtime:
-        tokens = TokenStore(settings, cache_seconds=settings.token_cache_seconds)
-        terminals = TerminalStore(settings, idle_minutes=settings.terminal_idle_minutes)
-        return cls(settings=settings, metrics=Metrics(), tokens=tokens, terminals=terminals)
+        own = own_database(settings, connect_timeout=STORE_TIMEOUT_SECONDS)
+        tokens = TokenStore(settings, cache_seconds=settings.token_cache_seconds, database=own)
+        terminals = TerminalStore(
+            settings, idle_minutes=settings.terminal_idle_minutes, database=own
+        )
+        return cls(
+            settings=settings, metrics=Metrics(), tokens=tokens, terminals=terminals, own=own
+        )
 
     def open(self) -> Services:
         """The opened services, opening the store first if needed (StoreUnavailableError)."""
@@ -195,9 +206,9 @@ class Runtime:
         try:
             self.tokens.setup()
             self.terminals.setup()
-            runner = ViewRunner(ledger)
+            runner = ViewRunner(ledger, store=self.own)
             runner.setup()
-            reader = ViewReader.for_ledger(ledger)
+            reader = ViewReader(self.own) if self.own is not None else ViewReader.for_ledger(ledger)
         except BaseException:
             ledger.close()
             raise
@@ -220,6 +231,8 @@ class Runtime:
             services.close()
         self.tokens.close()
         self.terminals.close()
+        if self.own is not None:
+            self.own.dispose()
 
 
 class _ViewLocator:

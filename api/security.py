@@ -278,13 +278,23 @@ def install(app: FastAPI, settings: ApiSettings) -> None:
 def uvicorn_options(settings: ApiSettings) -> dict[str, Any]:
     """What ``serve`` and ``run`` pass to uvicorn: TLS, the header size limit (431)."""
     options: dict[str, Any] = {
-        "http": "api.http11:FloorledgerH11Protocol",
+        "http": http_protocol(),
         "h11_max_incomplete_event_size": settings.max_header_bytes,
     }
     if settings.ssl_certfile is not None:
         options["ssl_certfile"] = str(settings.ssl_certfile)
         options["ssl_keyfile"] = str(settings.ssl_keyfile) if settings.ssl_keyfile else None
     return options
+
+
+def http_protocol() -> str:
+    """httptools (C parser, installed with uvicorn[standard]) when present, else h11; both
+    answer oversized headers with 431 (api/http11.py)."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "api.http11:FloorledgerH11Protocol"
+    return "api.http11:FloorledgerHttpToolsProtocol"
 
 
 def scheme(settings: ApiSettings) -> str:

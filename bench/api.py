@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from adapters.settings import Settings, build_ledger
 from adapters.tokens import TokenStore
 from bench.method import Comparison, Machine, alternate, rounds_argument
+from bench.servers import floorledger, free_port, serve_args, start, stop_all, wait_up
 from domain import Actor, ErpOperation, ErpOrder
 
 ERP = Actor("bench-erp", "integration", "erp:erp")
@@ -94,24 +94,6 @@ def loop_name() -> str:
         return "asyncio + h11"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
 def an_order(i: int) -> ErpOrder:
     return ErpOrder(
         order_no=f"API-{i:05d}",
@@ -163,10 +145,6 @@ async def load(
     return Result(name, len(latencies), errors, elapsed, latencies)
 
 
-def serve(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=100)
@@ -182,8 +160,15 @@ def main() -> None:
         default="process",
         help="run the views in a separate process (default) or inside the API process",
     )
+    parser.add_argument(
+        "--api-code",
+        type=Path,
+        default=None,
+        help="serve the floor API (and views) from this other checkout, e.g. main's code",
+    )
     rounds_argument(parser)
     opts = parser.parse_args()
+    code = opts.api_code.resolve() if opts.api_code else ROOT
     machine = Machine.now()
 
     schema = "bench_api_" + uuid.uuid4().hex[:8]
@@ -204,26 +189,20 @@ def main() -> None:
         if opts.views == "process":
             # The recommended layout: the API writes, a separate process keeps the views.
             env["FLOORLEDGER_FOLLOW_VIEWS"] = "false"
-            procs.append(serve([sys.executable, "-m", "api.cli", "views", "run"], env))
+            procs.append(floorledger(["views", "run"], env, code=code))
         hello_port, api_port = free_port(), free_port()
         uvicorn_flags = ["--workers", str(opts.workers), "--log-level", "warning"]
         hello_dir = Path(tempfile.mkdtemp(prefix="fl-bench-"))
         (hello_dir / "fl_bench_hello.py").write_text(HELLO_MODULE)
         procs.append(
-            serve(
-                [sys.executable, "-m", "uvicorn", "fl_bench_hello:hello_app", "--factory",
+            start(
+                ["-m", "uvicorn", "fl_bench_hello:hello_app", "--factory",
                  "--app-dir", str(hello_dir), "--host", "127.0.0.1", "--port", str(hello_port),
                  *uvicorn_flags, "--no-access-log"],
                 env,
             )
         )  # fmt: skip
-        procs.append(
-            serve(
-                [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port",
-                 str(api_port), *uvicorn_flags, "--no-access-log"],
-                env,
-            )
-        )  # fmt: skip
+        procs.append(floorledger(serve_args(api_port, *uvicorn_flags), env, code=code))
         hello_url = f"http://127.0.0.1:{hello_port}"
         api_url = f"http://127.0.0.1:{api_port}"
         wait_up(hello_url + "/hello")
@@ -243,7 +222,8 @@ def main() -> None:
 
         print(
             f"{opts.clients} clients, {opts.seconds:.0f} s each, {opts.workers} worker(s), "
-            f"views {opts.views}, uvicorn loop {loop_name()}, PostgreSQL schema {schema}, "
+            f"views {opts.views}, uvicorn loop {loop_name()}, floor API from {code}, "
+            f"PostgreSQL schema {schema}, "
             f"{opts.rounds} alternated rounds"
         )
         runs: dict[str, list[Result]] = {"baseline": [], "floor": []}
@@ -278,13 +258,7 @@ def main() -> None:
         print(f"quantity reports recorded: {reports} (requests sent: {expected})")
         print(machine.report())
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         with psycopg.connect(opts.pg, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 

@@ -216,6 +216,8 @@ class Database:
     ) -> None:
         scheme = urlsplit(url).scheme
         self.lock_timeout = lock_timeout
+        # The most connections this database's users hold at once (the pool and its overflow)
+        self.max_connections = pool_size + max_overflow
         self.channel: str | None = None
         self.sqlite_path = ""
         self.schema = "public"
@@ -301,6 +303,10 @@ class Database:
                 url.render_as_string(hide_password=False),
                 events_table=f"{application.lower()}_events",
                 connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 5),
+                # the same bounds as the ledger's own pool (FLOORLEDGER_PG_POOL_SIZE /
+                # FLOORLEDGER_PG_MAX_OVERFLOW), so a process stays within what it was given
+                pool_size=int(env.get("POSTGRES_POOL_SIZE") or 5),
+                max_overflow=int(env.get("POSTGRES_MAX_OVERFLOW") or 10),
             )
         raise ValueError(
             f"floorledger's own tables need a SQLite or PostgreSQL ledger, not {module!r}"

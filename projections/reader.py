@@ -26,12 +26,17 @@ T = TypeVar("T")
 
 
 class ViewReader:
-    """Read-only access to the views (one connection per thread, reopened when lost)."""
+    """Read-only access to the views: each read borrows one of at most
+    ``store.max_connections`` connections (the pool size and overflow), reopened when lost."""
 
     def __init__(self, store: Database, *, owns_store: bool = False) -> None:
         self.store = store
         self._owns_store = owns_store
-        self._local = threading.local()
+        # Idle connections, and a bound on those in use: an API serving 100 readers in 100
+        # threads holds no more connections than its pool settings allow (before, one per
+        # thread, which could exhaust PostgreSQL's max_connections).
+        self._idle: list[Db] = []
+        self._slots = threading.BoundedSemaphore(max(1, store.max_connections))
         self._all: list[Db] = []
         self._lock = threading.Lock()
 
@@ -39,25 +44,48 @@ class ViewReader:
     def for_ledger(cls, ledger: Any) -> ViewReader:
         return cls(Database.for_ledger(ledger), owns_store=True)
 
+    def _borrow(self) -> Db:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        db = self.store.connect()
+        with self._lock:
+            self._all.append(db)
+        return db
+
+    def _drop(self, db: Db) -> None:
+        db.close()
+        with self._lock:
+            if db in self._all:
+                self._all.remove(db)
+
     def _run(self, fn: Callable[[Db], T]) -> T:
-        for attempt in (1, 2):
-            db: Db | None = getattr(self._local, "db", None)
-            if db is None:
-                db = self.store.connect()
-                self._local.db = db
-                with self._lock:
-                    self._all.append(db)
-            try:
-                return fn(db)
-            except connection_errors():
-                db.close()
-                self._local.db = None
-                if attempt == 2:
+        with self._slots:
+            for attempt in (1, 2):
+                db = self._borrow()
+                try:
+                    result = fn(db)
+                except connection_errors():
+                    self._drop(db)
+                    if attempt == 2:
+                        raise
+                    continue
+                except BaseException:
+                    try:
+                        db.rollback()
+                    except Exception:
+                        self._drop(db)
+                        raise
+                    self._give_back(db)
                     raise
-            except Exception:
-                db.rollback()
-                raise
+                self._give_back(db)
+                return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _give_back(self, db: Db) -> None:
+        with self._lock:
+            if db in self._all:
+                self._idle.append(db)
 
     def plan(self, work_centre: str, integration: str | None = None) -> WorkCentrePlan:
         """Open operations at a work centre (due date, then priority) and its active order."""
@@ -194,6 +222,6 @@ class ViewReader:
             for db in self._all:
                 db.close()
             self._all = []
-        self._local = threading.local()
+            self._idle = []
         if self._owns_store:
             self.store.dispose()

@@ -45,8 +45,14 @@ class RebuildResult:
         return self.events / self.seconds if self.seconds > 0 else float(self.events)
 
 
+# How often a reader waiting for a runner in another process looks at the positions.
+WATCH_SECONDS = 0.01
+
+
 def default_views() -> list[View]:
-    """One of each view: plan, status, report script, conflicts, warnings, events by actor."""
+    """One of each view: status, plan, report script, conflicts, warnings, events by actor
+    (status first: a batch reaches it before the others, and an order's status read waits for
+    it alone)."""
     from projections.conflicts import ConflictsView
     from projections.events_index import EventsIndexView
     from projections.plan import PlanView
@@ -55,8 +61,8 @@ def default_views() -> list[View]:
     from projections.warnings_view import WarningsView
 
     return [
-        PlanView(),
         StatusView(),
+        PlanView(),
         ScriptView(),
         ConflictsView(),
         WarningsView(),
@@ -108,6 +114,11 @@ class ViewRunner:
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
         self._ready = False
+        # Positions read from the tracking table, shared by waiting readers for a few ms.
+        self._read_positions: dict[str, int] = {}
+        self._read_at = 0.0
+        # When a runner elsewhere (``views run``) last moved a view past this one's writes.
+        self._elsewhere_at = -1e9
 
     # ------------------------------------------------------------------ connections
 
@@ -235,17 +246,37 @@ class ViewRunner:
                 self._positions.setdefault(name, 0)
         return {n: self._positions[n] for n in names}
 
-    def positions(self) -> dict[str, int]:
-        """Each view's position in the ledger, as recorded in the database."""
+    def positions(self, max_age: float = 0.0) -> dict[str, int]:
+        """Each view's position in the ledger, as recorded in the database (a read at most
+        ``max_age`` seconds old may answer: many waiting readers share one query)."""
         self._ensure_ready()
 
         def read(db: Db) -> dict[str, int]:
+            if max_age > 0 and time.monotonic() - self._read_at <= max_age:
+                return dict(self._read_positions)
             rows = db.query(f"SELECT view, position FROM {T_TRACKING}")
             db.end_read()
-            return {str(r[0]): int(r[1]) for r in rows if r[0] in self.views}
+            got = {str(r[0]): int(r[1]) for r in rows if r[0] in self.views}
+            self._noticed(got)
+            self._read_positions, self._read_at = got, time.monotonic()
+            return dict(got)
 
         result: dict[str, int] = self._read(read)
         return result
+
+    def _noticed(self, recorded: dict[str, int]) -> None:
+        """Note whether another runner moved a view since the last read (past this one's
+        own writes): then readers wait for it rather than fold the same events again."""
+        before = self._read_positions
+        for name, at in recorded.items():
+            if at > before.get(name, at) and at > self._positions.get(name, -1):
+                self._elsewhere_at = time.monotonic()
+                return
+
+    def followed_elsewhere(self) -> bool:
+        """Whether a runner in another process (``views run``) has been seen moving the
+        views within the last ``watchdog_interval`` + 1 s."""
+        return time.monotonic() - self._elsewhere_at < self.watchdog_interval + 1.0
 
     def head(self) -> int:
         """The ledger's newest position."""
@@ -481,23 +512,32 @@ class ViewRunner:
         """Block until the views have folded the ledger up to ``position``; False on timeout.
 
         For reads that must see a just-recorded write (read-your-writes). When no runner
-        thread follows the ledger in this process, the caller's thread catches up itself.
+        thread follows the ledger in this process, the caller's thread catches up itself,
+        unless a runner in another process (``views run``) is seen following: then the
+        caller watches the recorded positions (every ``WATCH_SECONDS``, one query shared by
+        all waiting callers) rather than fold the same events a second time, and catches up
+        itself only once that runner has not been seen moving for a while.
         """
         names = list(views) if views is not None else self.active_views()
         deadline = time.monotonic() + timeout
         self._ensure_ready()
         while True:
-            if self._running == 0:
+            elsewhere = self._running == 0 and self.followed_elsewhere()
+            if self._running == 0 and not elsewhere:
                 try:
                     self.catch_up(names)
                 except connection_errors():
                     pass
-            current = self.positions()
+            # a shared read only while watching another process; otherwise a fresh one
+            current = self.positions(max_age=WATCH_SECONDS / 2 if elsewhere else 0.0)
             if names and min(current.get(n, 0) for n in names) >= position:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            if elsewhere:
+                time.sleep(min(remaining, WATCH_SECONDS))
+                continue
             self.wake()
             with self._progress:
                 self._progress.wait(min(remaining, 0.05))

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import (
     AnyCaller,
     FloorCaller,
-    FreshReader,
+    FreshStatusReader,
     IntegrationQuery,
     LedgerDep,
     OrderNo,
@@ -30,7 +30,7 @@ router = APIRouter(
 def order_status(
     order_no: OrderNo,
     caller: AnyCaller,
-    reader: FreshReader,
+    reader: FreshStatusReader,
     ledger: LedgerDep,
     integration: IntegrationQuery = None,
 ) -> OrderStatus:
