@@ -12,8 +12,11 @@ from api.deps import (
     LedgerDep,
     OrderNo,
     RecorderDep,
+    RuntimeDep,
+    ServicesDep,
 )
 from api.problems import PermissionDeniedError, problem_responses
+from api.runtime import ViewsBehindError
 from api.schemas import CommandPublic, OperationEventCreate
 from domain import OrderNotFoundError
 from domain.commands import CompleteOrder
@@ -32,14 +35,27 @@ def order_status(
     caller: AnyCaller,
     reader: FreshStatusReader,
     ledger: LedgerDep,
+    services: ServicesDep,
+    runtime: RuntimeDep,
     integration: IntegrationQuery = None,
 ) -> OrderStatus:
     """An order's state, operations, quantities, times and open conflicts and warnings."""
+    no = order_no.strip()
     integ = integration or ledger.default_integration
-    status = reader.status(order_no.strip(), integ)
+    status = reader.status(no, integ)
     if status is None:
         other = ledger.resolve_integration(order_no, integration)
-        status = reader.status(order_no.strip(), other) if other else None
+        if other:
+            integ = other
+            status = reader.status(no, other)
+    if status is None and ledger.find_order(no, integ) is not None:
+        # The ledger holds the order but the status view has not folded it yet (released a
+        # moment ago, or the views are busy): wait for the view rather than answer 404.
+        head = ledger.position()
+        timeout = runtime.settings.max_read_wait_seconds
+        if not services.runner.wait_until(head, timeout, ["status"]):
+            raise ViewsBehindError(head, timeout)
+        status = reader.status(no, integ)
     if status is None:
         raise OrderNotFoundError(order_no, integ)
     return status

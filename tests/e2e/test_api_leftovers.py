@@ -3,7 +3,8 @@ factors of 0, floor actions without a body, and the work-centre scope of report 
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Api, an_erp_order
+from tests.conftest import Backend
+from tests.e2e.conftest import Api, an_erp_order, api_on
 
 
 def test_an_order_number_with_slashes_is_reachable_through_every_order_route(api: Api) -> None:
@@ -76,3 +77,19 @@ def test_an_operator_scoped_to_one_work_centre_cannot_trigger_another_centres_re
     # her own centre's report passes the scope (and is then refused: no mode-E integration)
     own = api.post("lena", path.format(lathe.json()["result"]))
     assert own.status_code == 409, own.text
+
+
+def test_an_order_released_a_moment_ago_is_found_by_its_status_while_the_views_lag(
+    backend: Backend,
+) -> None:
+    """A status read right after a release finds the order even when no view has folded it
+    yet (views run in another process, or are busy): it waits for the status view instead of
+    answering 404 for an order the ledger holds. An order the ledger does not hold is 404."""
+    with api_on(backend.url, follow_views=False) as api:
+        api.release("WO-LAG-1")
+        status = api.get("olga", "/orders/WO-LAG-1/status")
+        assert status.status_code == 200, status.text
+        assert status.json()["order_no"] == "WO-LAG-1"
+        missing = api.get("olga", "/orders/WO-NEVER/status")
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["value"] == "WO-NEVER"
