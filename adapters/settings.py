@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     sqlite_lock_timeout: int = Field(default=10, ge=1, le=600)
     default_integration: str = Field(default="erp", min_length=1, max_length=60)
     aggregate_cache_size: int = Field(default=5000, ge=0)
+    # Order states the views keep in memory between batches, all views of a runner together
+    # (least recently used out first); bounds the memory of `views rebuild`.
+    view_cache_orders: int = Field(default=10_000, ge=0, le=10_000_000)
 
     @field_validator("database_url")
     @classmethod

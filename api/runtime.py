@@ -189,7 +189,7 @@ class Runtime:
         try:
             self.tokens.setup()
             self.terminals.setup()
-            runner = ViewRunner(ledger)
+            runner = ViewRunner(ledger, cache_orders=self.settings.view_cache_orders)
             runner.setup()
             reader = ViewReader.for_ledger(ledger)
         except BaseException:

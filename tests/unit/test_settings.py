@@ -56,3 +56,13 @@ def test_an_aggregate_cache_size_of_zero_turns_the_cache_off(tmp_path: Path) -> 
     finally:
         off.close()
         small.close()
+
+
+def test_the_view_cache_bound_is_read_from_its_variable_and_a_negative_one_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOORLEDGER_VIEW_CACHE_ORDERS", "250")
+    assert Settings().view_cache_orders == 250
+    monkeypatch.setenv("FLOORLEDGER_VIEW_CACHE_ORDERS", "-1")
+    with pytest.raises(ValidationError, match="view_cache_orders"):
+        Settings()
