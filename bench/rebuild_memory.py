@@ -129,7 +129,7 @@ def _sqlite_head(path: Path) -> int:
         return 0
     try:
         with sqlite3.connect(path) as c:
-            row = c.execute("SELECT max(notification_id) FROM stored_events").fetchone()
+            row = c.execute("SELECT max(rowid) FROM stored_events").fetchone()
     except sqlite3.Error:
         return 0
     return int(row[0] or 0)
