@@ -45,6 +45,10 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return v.strip().lower()
 
+    # Order states the views keep in memory between batches, all views of a runner together
+    # (least recently used out first); bounds the memory of `views rebuild`.
+    view_cache_orders: int = Field(default=10_000, ge=0, le=10_000_000)
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, v: SecretStr) -> SecretStr:

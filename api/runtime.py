@@ -206,7 +206,9 @@ class Runtime:
         try:
             self.tokens.setup()
             self.terminals.setup()
-            runner = ViewRunner(ledger, store=self.own)
+            runner = ViewRunner(
+                ledger, store=self.own, cache_orders=self.settings.view_cache_orders
+            )
             runner.setup()
             reader = ViewReader(self.own) if self.own is not None else ViewReader.for_ledger(ledger)
         except BaseException:

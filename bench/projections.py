@@ -245,87 +245,8 @@ def run_backend(name: str, events: int, baseline_limit: int, rounds: int) -> Non
                 c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def rebuild_child(url: str, cache_size: int) -> None:
-    """Rebuild all five views of the store at ``url`` with ``cache_size`` orders per view's
-    cache; print a JSON line: events/s, peak RSS, and RSS every 100,000 events."""
-    import json
-    import resource
-
-    settings = Settings(database_url=url, aggregate_cache_size=0)  # type: ignore[arg-type]
-    ledger = Ledger(env=store_env(settings), default_integration="bench")
-    views = default_views()
-    for v in views:
-        if hasattr(v, "cache_size"):
-            v.cache_size = cache_size
-    runner = ViewRunner(ledger, views, batch_size=1000)
-    runner.setup()
-    marks: dict[int, float] = {}
-    done = 0
-
-    def progress(current: int, total: int) -> None:
-        mark = done + current
-        if mark // 100_000 > max(marks, default=0) // 100_000:
-            marks[mark // 100_000 * 100_000] = rss_mb()
-
-    started = time.perf_counter()
-    for name in list(runner.views):
-        done += runner.rebuild(name, progress=progress).events
-    seconds = time.perf_counter() - started
-    runner.close()
-    ledger.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rate": done / seconds, "peak_mb": peak, "marks": marks}))
-
-
-def memory(events: int, rounds: int) -> None:
-    """``views rebuild`` of all five views: peak RSS with the former cache bound against the
-    LRU bound, alternated, each rebuild in its own process (SQLite store)."""
-    import json
-    import subprocess
-
-    from bench.method import alternate
-
-    tmp = tempfile.mkdtemp(prefix="flbench")
-    url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-    settings = Settings(database_url=url, aggregate_cache_size=0)  # type: ignore[arg-type]
-    ledger = Ledger(env=store_env(settings), default_integration="bench")
-    head = populate(ledger, events)
-    ledger.close()
-    orders = -(-events // EVENTS_PER_ORDER)
-    results: dict[int, list[dict[str, Any]]] = {}
-
-    def rebuild(cache_size: int) -> float:
-        out = subprocess.run(
-            [sys.executable, __file__, "--rebuild-child", url, str(cache_size)],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        r = json.loads(out.strip().splitlines()[-1])
-        results.setdefault(cache_size, []).append(r)
-        return float(r["peak_mb"])
-
-    from projections.base import OrderView
-
-    print(f"views rebuild (all five) of {head:,} events over {orders:,} orders, SQLite:")
-    c = alternate(f"LRU bound {OrderView.cache_size:,} orders per view",
-                  "former bound 50,000 orders per view", lambda: rebuild(50_000),
-                  lambda: rebuild(OrderView.cache_size), rounds=rounds, unit="MB peak RSS",
-                  higher_is_better=False)  # fmt: skip
-    print(c.report())
-    for size, rs in results.items():
-        rates = sorted(r["rate"] for r in rs)
-        marks = rs[-1]["marks"]
-        line = ", ".join(
-            f"{int(k):,}: {v:.0f} MB" for k, v in sorted(marks.items(), key=lambda kv: int(kv[0]))
-        )
-        print(f"  cache {size:,}: rebuild median {rates[len(rates) // 2]:,.0f} events/s; "
-              f"RSS by event applications, all views (last round) {line}")  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--rebuild-child":
-        rebuild_child(argv[1], int(argv[2]))
-        return
     from bench.method import Machine, rounds_argument
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -337,17 +258,11 @@ def main(argv: list[str] | None = None) -> None:
         default=30_000,
         help="events the (slow) library runner processes for its rate",
     )
-    parser.add_argument(
-        "--memory", action="store_true", help="measure RSS of a views rebuild instead"
-    )
     rounds_argument(parser)
     args = parser.parse_args(argv)
     machine = Machine.now()
-    if args.memory:
-        memory(args.events, args.rounds)
-    else:
-        for name in args.backends.split(","):
-            run_backend(name.strip(), args.events, args.baseline_events, args.rounds)
+    for name in args.backends.split(","):
+        run_backend(name.strip(), args.events, args.baseline_events, args.rounds)
     print(machine.report())
 
 

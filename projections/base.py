@@ -100,26 +100,78 @@ class View(ABC):
         """Forget anything cached in memory (after a rollback, a rebuild or a lost race)."""
 
 
+DEFAULT_CACHE_ORDERS = 10_000
+
+
+class OrderCache:
+    """Folded order states kept in memory between batches, at most ``limit`` of them, the
+    least recently used out first; keyed by view and order, so one cache can serve all the
+    views of a runner under one bound. ``limit`` 0 keeps nothing (every batch reads the
+    states it needs from the views' own tables).
+
+    It holds only states already written to their view's table: a batch folds into its own
+    working set and hands it over once written (see :meth:`OrderView.apply_batch`).
+    """
+
+    def __init__(self, limit: int = DEFAULT_CACHE_ORDERS) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"order cache limit must be a whole number >= 0, got {limit!r}")
+        self.limit = limit
+        self.peak = 0  # the most states it ever held (benchmarks and tests look)
+        self._states: OrderedDict[tuple[str, str], OrderFold] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def held(self, view: str) -> int:
+        """How many states of ``view`` are held."""
+        return sum(1 for v, _ in self._states if v == view)
+
+    def take(self, view: str, keys: Sequence[str]) -> dict[str, OrderFold]:
+        """The held states of ``keys`` (marked as just used)."""
+        states = self._states
+        found: dict[str, OrderFold] = {}
+        for key in keys:
+            state = states.get((view, key))
+            if state is not None:
+                states.move_to_end((view, key))
+                found[key] = state
+        return found
+
+    def keep(self, view: str, folded: dict[str, OrderFold]) -> None:
+        """Hold the states a batch just wrote, then drop the least recently used beyond the
+        limit."""
+        if self.limit == 0:
+            return
+        states = self._states
+        for key, state in folded.items():
+            states[(view, key)] = state
+            states.move_to_end((view, key))
+        while len(states) > self.limit:
+            states.popitem(last=False)
+        self.peak = max(self.peak, len(states))
+
+    def forget(self, view: str) -> None:
+        """Drop every state of ``view`` (after a rollback, a rebuild or a lost race)."""
+        for k in [k for k in self._states if k[0] == view]:
+            del self._states[k]
+
+
 class OrderView(View):
     """A view that keeps every order's state (the domain's :class:`OrderFold`, by name, as
     JSON) in its own table, and folds each order event into it with the domain's one fold.
 
-    Snapshots of the orders a batch touches are loaded once (or taken from a memory cache
-    that is valid while this process is the only writer), folded, and written back with one
-    ``executemany`` per table.
-
-    The cache keeps the ``cache_size`` orders used most recently (least recently used out
-    first, after the batch that used them is written), so a rebuild over many orders holds
-    a bounded number of them, not all.
+    The states of the orders a batch touches are taken from the memory cache (valid while
+    this process is the only writer) or read from the view's table, folded, and written
+    back with one ``executemany`` per table; then the cache holds them. The cache is
+    bounded (:class:`OrderCache`): its own one per view, or the runner's, shared by all its
+    views, so a rebuild over any number of orders holds a bounded number of them.
     """
 
     snapshot_table: str = ""
-    cache_size: int = 5_000
 
-    def __init__(self, cache_size: int | None = None) -> None:
-        if cache_size is not None:
-            self.cache_size = cache_size
-        self._cache: OrderedDict[str, OrderFold] = OrderedDict()
+    def __init__(self, cache: OrderCache | None = None) -> None:
+        self.cache = cache if cache is not None else OrderCache()
 
     def snapshot_ddl(self) -> str:
         return (
@@ -128,16 +180,11 @@ class OrderView(View):
         )
 
     def reset(self) -> None:
-        self._cache = OrderedDict()
+        self.cache.forget(self.name)
 
     def _load(self, db: Db, keys: list[str]) -> dict[str, OrderFold]:
-        cache = self._cache
-        missing = []
-        for k in keys:
-            if k in cache:
-                cache.move_to_end(k)
-            else:
-                missing.append(k)
+        snaps = self.cache.take(self.name, keys)
+        missing = [k for k in keys if k not in snaps]
         if missing:
             for key, snap in db.query_in(
                 f"SELECT order_key, snap FROM {self.snapshot_table} WHERE order_key IN {{in}}",
@@ -146,8 +193,8 @@ class OrderView(View):
                 data = json.loads(snap)
                 if not isinstance(data, dict):
                     raise StaleViewError(self.name)
-                cache[key] = OrderFold.from_dict(data)
-        return {k: cache[k] for k in keys if k in cache}
+                snaps[key] = OrderFold.from_dict(data)
+        return snaps
 
     def apply_batch(self, db: Db, events: Sequence[Logged]) -> None:
         keys = list(dict.fromkeys(e.key for e in events if e.kind == ORDER))
@@ -162,7 +209,6 @@ class OrderView(View):
             if snap is None:
                 snap = OrderFold(integration=item.event.integration, order_no=item.event.order_no)
                 snaps[key] = snap
-                self._cache[key] = snap
             change = snap.fold(item.event)
             touched[key] = snap
             self.on_event(item, snap, change)
@@ -173,14 +219,8 @@ class OrderView(View):
                 "ON CONFLICT (order_key) DO UPDATE SET snap = excluded.snap",
                 [(k, _dumps(s.to_dict())) for k, s in touched.items()],
             )
-        self._evict()
-
-    def _evict(self) -> None:
-        """Drop the least recently used orders beyond ``cache_size``; their state is in the
-        snapshot table already (every batch writes the orders it touched)."""
-        cache = self._cache
-        while len(cache) > self.cache_size:
-            cache.popitem(last=False)
+        # A rollback after this point resets the view, which forgets these states again.
+        self.cache.keep(self.name, touched)
 
     def on_event(self, item: Logged, snap: OrderFold, change: Change) -> None:
         """Called after each order event is folded into ``snap``, with what else it did."""

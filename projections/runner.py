@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from projections.base import Logged, View, kind_of
+from projections.base import DEFAULT_CACHE_ORDERS, Logged, OrderCache, OrderView, View, kind_of
 from projections.db import Database, Db, Listener, connection_errors
 
 log = logging.getLogger("floorledger.projections")
@@ -87,15 +87,22 @@ class ViewRunner:
         poll_interval: float = 0.1,
         watchdog_interval: float = 1.0,
         listen: bool = True,
+        cache_orders: int = DEFAULT_CACHE_ORDERS,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        # One bound for the order states all the views keep in memory between batches
+        # (FLOORLEDGER_VIEW_CACHE_ORDERS): a rebuild of every view holds at most this many.
+        self.cache = OrderCache(cache_orders)
         self.ledger = ledger
         # The own-tables database: pass one built from the settings' URL; without it the
         # runner opens the database the ledger was configured with (and closes it).
         self._owns_store = store is None
         self.store = store or Database.for_ledger(ledger)
         self.views: dict[str, View] = {v.name: v for v in (views or default_views())}
+        for view in self.views.values():
+            if isinstance(view, OrderView):
+                view.cache = self.cache
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.watchdog_interval = watchdog_interval

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from api.cli.config import configured_integrations
+from api.cli.config import configured_integrations, load_settings
 from api.cli.console import err
 from api.cli.store import integrations_of
 from domain import Ledger
@@ -24,7 +24,7 @@ def _listed(names: list[str]) -> str:
 
 def integrations_with_orders(ledger: Ledger) -> list[str]:
     """The integrations that hold orders (from the status view, brought up to date)."""
-    runner = ViewRunner(ledger)
+    runner = ViewRunner(ledger, cache_orders=load_settings().view_cache_orders)
     try:
         runner.setup()
         runner.catch_up()

@@ -35,7 +35,8 @@ def open_ledger() -> Iterator[Ledger]:
 
 def integrations_of(ledger: Ledger, order_no: str) -> list[str]:
     """Which integrations hold this order number (from the views, brought up to date)."""
-    runner, reader = ViewRunner(ledger), ViewReader.for_ledger(ledger)
+    runner = ViewRunner(ledger, cache_orders=load_settings().view_cache_orders)
+    reader = ViewReader.for_ledger(ledger)
     try:
         runner.setup()
         runner.catch_up()
@@ -49,7 +50,7 @@ def integrations_of(ledger: Ledger, order_no: str) -> list[str]:
 def open_views(catch_up: bool = True) -> Iterator[tuple[Ledger, ViewRunner, ViewReader]]:
     """The ledger, a view runner and a reader; views caught up first unless told otherwise."""
     with open_ledger() as ledger:
-        runner = ViewRunner(ledger)
+        runner = ViewRunner(ledger, cache_orders=load_settings().view_cache_orders)
         reader = ViewReader.for_ledger(ledger)
         try:
             runner.setup()

@@ -109,3 +109,26 @@ def test_the_rebuild_progress_bar_knows_its_total_from_the_first_frame(tmp_path:
     frames = rebuilt.stdout.split("\r")
     assert any("0/14" in f for f in frames[:3]), frames[:3]  # rendered as a terminal would
     assert "None" not in rebuilt.stdout
+
+
+def test_a_bad_view_cache_bound_is_named_with_its_value_and_nothing_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "v.db"
+    _demo(db)
+    env = dict(os.environ, FLOORLEDGER_DATABASE_URL=f"sqlite:///{db}")
+    env["FLOORLEDGER_VIEW_CACHE_ORDERS"] = "-5"
+    bad = subprocess.run(
+        [sys.executable, "-m", "api.cli", "views", "rebuild"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "FLOORLEDGER_VIEW_CACHE_ORDERS" in bad.stderr and "-5" in bad.stderr
+    assert "events/s" not in bad.stdout
+    env["FLOORLEDGER_VIEW_CACHE_ORDERS"] = "3"
+    small = subprocess.run(
+        [sys.executable, "-m", "api.cli", "views", "rebuild"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert small.returncode == 0, small.stderr
+    assert "events/s" in small.stdout

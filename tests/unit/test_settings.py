@@ -72,3 +72,13 @@ def test_the_window_of_floor_times_reaches_the_ledger_and_a_bad_value_is_named(
     assert Settings(max_backdate_hours=" OFF ").max_backdate_hours == "off"
     with pytest.raises(ValidationError, match="FLOORLEDGER_MAX_BACKDATE_HOURS"):
         Settings(max_backdate_hours="a day")
+
+
+def test_the_view_cache_bound_is_read_from_its_variable_and_a_negative_one_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOORLEDGER_VIEW_CACHE_ORDERS", "250")
+    assert Settings().view_cache_orders == 250
+    monkeypatch.setenv("FLOORLEDGER_VIEW_CACHE_ORDERS", "-1")
+    with pytest.raises(ValidationError, match="view_cache_orders"):
+        Settings()
