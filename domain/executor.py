@@ -98,6 +98,8 @@ class GroupCommit:
                 with deadline.deadline_at(_earliest(live)):
                     self._flush(live)
         finally:
+            # The next leader is woken before the group's members: they all want the GIL at
+            # once, and the commands queued meanwhile wait on the next leader, not on them.
             with self._mutex:
                 if self._queue:
                     successor = self._queue[0]
@@ -106,6 +108,11 @@ class GroupCommit:
                         successor.done.set()
                 else:
                     self._leading = False
+            for w in group:
+                if not w.result and w.error is None:  # never answered as saved unless it was
+                    w.error = RuntimeError("the group commit ended without saving this command")
+                if w.done is not None:
+                    w.done.set()
         return self._outcome(me)
 
     @staticmethod
@@ -165,10 +172,6 @@ class GroupCommit:
             for w in group:
                 if not w.result and w.error is None:
                     w.error = exc
-        finally:
-            for w in group:
-                if w.done is not None:
-                    w.done.set()
 
 
 def _earliest(group: list[_Waiting]) -> tuple[float, float] | None:
