@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -94,6 +94,9 @@ _DEST_COLUMNS = (
     DEST.c.last_error_at,
     DEST.c.last_success_at,
 )
+
+
+R = TypeVar("R", "Parked", "Held")
 
 
 class LostRaceError(Exception):
@@ -321,49 +324,9 @@ class PumpState:
         return {str(r[0]) for r in rows}
 
     def parked(self, destination: str | None = None) -> list[Parked]:
-        p, h = PARKED.alias("p"), HELD.alias("h")
-        held = (
-            sa.select(sa.func.count())
-            .select_from(h)
-            .where(h.c.destination == p.c.destination, h.c.order_key == p.c.order_key)
-            .scalar_subquery()
-        )
-        stmt = sa.select(
-            p.c.destination,
-            p.c.order_key,
-            p.c.integration,
-            p.c.order_no,
-            p.c.position,
-            p.c.msg_key,
-            p.c.message,
-            p.c.reason,
-            p.c.parked_at,
-            p.c.warned,
-            p.c.decision,
-            p.c.decided_by,
-            held,
-        )
-        if destination is not None:
-            stmt = stmt.where(p.c.destination == destination)
-        rows = self._read(stmt.order_by(p.c.parked_at))
-        return [
-            Parked(
-                str(r[0]),
-                str(r[1]),
-                str(r[2]),
-                str(r[3]),
-                int(r[4]),
-                str(r[5]),
-                str(r[6]),
-                str(r[7]),
-                str(r[8]),
-                bool(r[9]),
-                r[10],
-                r[11],
-                int(r[12]),
-            )
-            for r in rows
-        ]
+        """The parked orders (of a destination), longest parked first, with the number of
+        messages waiting behind each."""
+        return self._with_waiting(PARKED, Parked, "parked_at", destination)
 
     def find_parked(self, destination: str, order_no: str) -> Parked | None:
         for p in self.parked(destination):
@@ -524,54 +487,36 @@ class PumpState:
         return {str(r[0]) for r in rows}
 
     def holds(self, destination: str | None = None) -> list[Held]:
-        """The held orders (of a destination), longest held first."""
-        o, h = HOLD.alias("o"), HELD.alias("h")
+        """The held orders (of a destination), longest held first, with the number of
+        messages waiting behind each."""
+        return self._with_waiting(HOLD, Held, "held_since", destination)
+
+    def _with_waiting(
+        self, table: sa.Table, row: type[R], since: str, destination: str | None
+    ) -> list[R]:
+        """Rows of ``table`` as ``row`` records (fields named as the columns; the last field
+        counts the order's messages waiting in ``fl_wb_held``), oldest ``since`` first."""
+        t, h = table.alias("t"), HELD.alias("h")
         waiting = (
             sa.select(sa.func.count())
             .select_from(h)
-            .where(h.c.destination == o.c.destination, h.c.order_key == o.c.order_key)
+            .where(h.c.destination == t.c.destination, h.c.order_key == t.c.order_key)
             .scalar_subquery()
         )
-        stmt = sa.select(
-            o.c.destination,
-            o.c.order_key,
-            o.c.integration,
-            o.c.order_no,
-            o.c.position,
-            o.c.msg_key,
-            o.c.message,
-            o.c.last_error,
-            o.c.held_since,
-            o.c.last_error_at,
-            o.c.attempts,
-            o.c.next_attempt_at,
-            o.c.decision,
-            o.c.decided_by,
-            waiting,
-        )
+        *names, count = (f.name for f in fields(row))
+        stmt = sa.select(*(t.c[n] for n in names), waiting)
         if destination is not None:
-            stmt = stmt.where(o.c.destination == destination)
-        rows = self._read(stmt.order_by(o.c.held_since))
-        return [
-            Held(
-                str(r[0]),
-                str(r[1]),
-                str(r[2]),
-                str(r[3]),
-                int(r[4]),
-                str(r[5]),
-                str(r[6]),
-                str(r[7]),
-                str(r[8]),
-                str(r[9]),
-                int(r[10]),
-                float(r[11]),
-                r[12],
-                r[13],
-                int(r[14]),
-            )
-            for r in rows
-        ]
+            stmt = stmt.where(t.c.destination == destination)
+        rows = self._read(stmt.order_by(t.c[since]))
+        # integers stored for flags (``warned``) are read back as the record's bool
+        flags = {f.name for f in fields(row) if f.type in ("bool", bool)}
+        records: list[R] = []
+        for r in rows:
+            values: dict[str, Any] = dict(zip(names, r[:-1], strict=True))
+            values.update({n: bool(values[n]) for n in flags})
+            values[count] = int(r[-1])
+            records.append(row(**values))
+        return records
 
     def find_held(self, destination: str, order_no: str) -> Held | None:
         for h in self.holds(destination):
