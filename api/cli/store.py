@@ -35,12 +35,21 @@ def open_ledger() -> Iterator[Ledger]:
 
 def integrations_of(ledger: Ledger, order_no: str) -> list[str]:
     """Which integrations hold this order number (from the views, brought up to date)."""
+    with views_of(ledger) as (_, reader):
+        return reader.integrations_of(order_no)
+
+
+@contextmanager
+def views_of(ledger: Ledger, catch_up: bool = True) -> Iterator[tuple[ViewRunner, ViewReader]]:
+    """A view runner (its order cache bounded by FLOORLEDGER_VIEW_CACHE_ORDERS) and a reader
+    on the ledger's store; the views caught up first unless told otherwise."""
     runner = ViewRunner(ledger, cache_orders=load_settings().view_cache_orders)
     reader = ViewReader.for_ledger(ledger)
     try:
         runner.setup()
-        runner.catch_up()
-        return reader.integrations_of(order_no)
+        if catch_up:
+            runner.catch_up()
+        yield runner, reader
     finally:
         reader.close()
         runner.close()
@@ -49,17 +58,8 @@ def integrations_of(ledger: Ledger, order_no: str) -> list[str]:
 @contextmanager
 def open_views(catch_up: bool = True) -> Iterator[tuple[Ledger, ViewRunner, ViewReader]]:
     """The ledger, a view runner and a reader; views caught up first unless told otherwise."""
-    with open_ledger() as ledger:
-        runner = ViewRunner(ledger, cache_orders=load_settings().view_cache_orders)
-        reader = ViewReader.for_ledger(ledger)
-        try:
-            runner.setup()
-            if catch_up:
-                runner.catch_up()
-            yield ledger, runner, reader
-        finally:
-            reader.close()
-            runner.close()
+    with open_ledger() as ledger, views_of(ledger, catch_up) as (runner, reader):
+        yield ledger, runner, reader
 
 
 class _OwnStore(Protocol):
