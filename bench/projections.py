@@ -31,7 +31,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from adapters.settings import Settings, store_env
-from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder
+from bench.plant import bench_order
+from domain import Actor, ErpOrder, Ledger, WorkOrder
 from domain.floortime import FloorTimes
 from projections import StatusView, ViewRunner, default_views
 
@@ -53,19 +54,7 @@ def rss_mb() -> float:
 
 
 def _order(i: int) -> ErpOrder:
-    return ErpOrder(
-        order_no=f"B{i:07d}",
-        part_no=f"P{i % 97}",
-        quantity=Decimal(100),
-        unit="pcs",
-        due_date=(datetime(2030, 1, 1) + timedelta(days=i % 60)).date(),
-        priority=i % 5,
-        work_centre="FAB",
-        routing=(
-            ErpOperation("10", "cut", f"WC-{i % 7}", Decimal(10), Decimal("0.5")),
-            ErpOperation("20", "bend", f"WC-{(i + 3) % 7}", Decimal(5), Decimal("0.2")),
-        ),
-    )
+    return bench_order(i, "B")
 
 
 def _floor_work(o: WorkOrder, t0: datetime) -> None:

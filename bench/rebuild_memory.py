@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.settings import Settings, store_env
 from bench.method import Machine, alternate, rounds_argument
-from domain import Actor, ErpOperation, ErpOrder, Ledger, WorkOrder
+from bench.plant import bench_order
+from domain import Actor, ErpOrder, Ledger, WorkOrder
 
 PG_DSN = os.environ.get("FLOORLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ERP = Actor("bench-erp", "integration", "erp:bench")
@@ -45,19 +45,7 @@ CHUNK = 1000  # orders per save
 
 
 def _order(i: int) -> ErpOrder:
-    return ErpOrder(
-        order_no=f"M{i:07d}",
-        part_no=f"P{i % 97}",
-        quantity=Decimal(100),
-        unit="pcs",
-        due_date=(datetime(2030, 1, 1) + timedelta(days=i % 60)).date(),
-        priority=i % 5,
-        work_centre="FAB",
-        routing=(
-            ErpOperation("10", "cut", f"WC-{i % 7}", Decimal(10), Decimal("0.5")),
-            ErpOperation("20", "bend", f"WC-{(i + 3) % 7}", Decimal(5), Decimal("0.2")),
-        ),
-    )
+    return bench_order(i, "M")
 
 
 def _floor_work(o: WorkOrder, t0: datetime) -> None:
