@@ -39,6 +39,7 @@ def _floor(ledger: Ledger, n: int = ORDERS) -> list[str]:
 
 
 def _pump(db_url: str, cfg_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = open(cfg_path.with_suffix(".pump.log"), "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
         [sys.executable, "-m", "api.cli", "writeback", "run", "--poll", "0.05"],
         cwd=ROOT,
@@ -48,10 +49,23 @@ def _pump(db_url: str, cfg_path: Path, env: dict[str, str]) -> subprocess.Popen[
             "FLOORLEDGER_DATABASE_URL": db_url,
             "FLOORLEDGER_CONFIG": str(cfg_path),
             "PYTHONPATH": str(ROOT),
+            "PYTHONFAULTHANDLER": "1",  # SIGABRT prints every thread's stack to the log
         },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
+
+
+def _stop(proc: subprocess.Popen[bytes], cfg_path: Path) -> None:
+    """SIGTERM, as an operator stops the pump; one that does not stop shows where it hangs."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=10)
+        tail = cfg_path.with_suffix(".pump.log").read_text(errors="replace")[-6000:]
+        pytest.fail(f"the pump did not stop within 30 s of SIGTERM; its log ends:\n{tail}")
 
 
 def _kill_and_restart(
@@ -78,8 +92,7 @@ def _kill_and_restart(
         while done() < total and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        _stop(proc, cfg_path)
     return seen
 
 
