@@ -142,10 +142,14 @@ async def decide(
     fn: Any = svc.retry if decision == "retry" else svc.skip
     key = f"{user.name}:office:{uuid.uuid4().hex}"
     try:
-        await run_in_threadpool(fn, destination, order_no, user.actor, key, note)
+        outcome = await run_in_threadpool(fn, destination, order_no, user.actor, key, note)
     except (WritebackError, DomainError) as exc:
         return _back(str(exc), ok=False)
-    (await _services(request)).runner.wake()
+    services = await _services(request)
+    services.runner.wake()
+    if outcome.position:
+        # The desk lists decisions from the views: the page it redirects to shows this one.
+        await run_in_threadpool(services.runner.wait_until, outcome.position, 5.0)
     verb = "sent again" if decision == "retry" else "skipped"
     return _back(f"{order_no} at {destination}: {verb}")
 

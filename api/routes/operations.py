@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import RecorderDep, Target
+from api.deps import FloorCall, FloorCallDep
 from api.problems import problem_responses
 from api.reason_check import reason_codes_of, warn_unknown_reasons
 from api.schemas import (
@@ -60,15 +61,28 @@ def _floor_action(path: str, body_type: FloorBody, command: type[OrderCommand], 
     and scrap reasons the integration does not list are recorded with a warning."""
     reasons: Callable[[Any], tuple[str, list[str]]] | None = reason_codes_of(command)
 
-    def action(
-        target: Target, recorder: RecorderDep, request: Request, body: CommandBody | None = None
-    ) -> CommandPublic:
-        cmd = target.command(body or body_type(), command)
+    def record(call: FloorCall, request: Request, body: CommandBody) -> CommandPublic:
+        recorder = call.recorder
+        cmd = call.target.command(body, command)
         out = recorder.execute(cmd)
         if reasons is None:
             return out
         kind, codes = reasons(cmd)
         return warn_unknown_reasons(request, recorder, out, kind, codes)
+
+    async def action(
+        call: FloorCallDep, request: Request, body: CommandBody | None = None
+    ) -> CommandPublic:
+        # The ledger blocks (locks, the group commit): one worker-thread hop for all of it.
+        # The answer is serialised here, once, with the recorder's headers (a Response is
+        # sent as it is, so FastAPI neither validates it again nor hops to a thread for that).
+        out = await run_in_threadpool(record, call, request, body or body_type())
+        headers = call.recorder.response.headers
+        answer = Response(out.model_dump_json(), media_type="application/json")
+        for name in ("Idempotent-Replayed", "Floorledger-Position"):
+            if name in headers:
+                answer.headers[name] = headers[name]
+        return answer  # type: ignore[return-value]
 
     # What FastAPI validates the request with; a body with no required field may be left
     # out (no body, or ``{}``, means "now, no note").
