@@ -5,7 +5,6 @@ doc that stops being true fails here (issue #18)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -13,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +86,36 @@ def by_hand(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[t
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORLEDGER_")}
     env.update(PYTHON=sys.executable, PYTHONPATH=str(ROOT), FLOORLEDGER_PORT=str(port))
     env["COLUMNS"] = "200"  # a wide terminal: the lines the doc shows are not wrapped
+    # Its own session: the servers the script leaves in the background (which a
+    # non-interactive shell starts ignoring SIGINT) are stopped with it, group and all.
+    steps = subprocess.Popen(
+        ["bash", "steps.sh"], cwd=folder, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
     try:
-        done = subprocess.run(
-            ["bash", "steps.sh"], cwd=folder, env=env, capture_output=True, text=True,
-            timeout=300,
-        )  # fmt: skip
+        output, _ = steps.communicate(timeout=300)
     finally:
-        pids = folder / "pids"
-        for pid in pids.read_text().split() if pids.exists() else ():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGINT)
-    (folder / "steps.out").write_text(done.stdout + done.stderr)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return folder, done.stdout + done.stderr, blocks
+        stop_group(steps.pid)
+    (folder / "steps.out").write_text(output)
+    assert steps.returncode == 0, output
+    return folder, output, blocks
+
+
+def stop_group(pgid: int) -> None:
+    """SIGTERM every process of the group (as an operator stops the servers), then SIGKILL
+    what is still there after 10 s."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        end = time.monotonic() + grace
+        while time.monotonic() < end:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def test_every_curl_call_of_the_getting_started_answers_as_documented(
