@@ -96,3 +96,31 @@ def test_a_bulk_release_with_an_invalid_order_names_it_and_records_nothing(
     with pytest.raises(InvalidValueError, match="quantity"):
         ledger.release_orders([an_order(1), bad], ERP)
     assert ledger.position() == 0
+
+
+def test_batches_are_recorded_in_plan_order_up_to_a_refusal(ledger: Ledger) -> None:
+    """A batch holding a known order goes order by order before the next batch is saved, and
+    an invalid order stops the release after the batches before it were recorded."""
+    ledger.release_orders([an_order(3)], ERP)
+    plan = [an_order(i) for i in range(1, 7)]
+    plan[2] = an_order(3, quantity="150")  # known: its batch (B-0003, B-0004) goes one by one
+    plan.append(ErpOrder("B-9", "P", Decimal(-1), "pcs"))  # in the fourth batch
+    plan.append(an_order(8))
+
+    with pytest.raises(InvalidValueError, match="quantity"):
+        ledger.release_orders(plan, ERP, batch_size=2)
+
+    events = [
+        ledger.mapper.to_domain_event(n) for n in ledger.recorder.select_notifications(1, 100)
+    ]
+    assert [(e.order_no, type(e).__name__) for e in events] == [
+        ("B-0003", "Released"),
+        ("B-0001", "Released"),
+        ("B-0002", "Released"),
+        ("B-0003", "ChangedInErp"),
+        ("B-0004", "Released"),
+        ("B-0005", "Released"),
+        ("B-0006", "Released"),
+    ]
+    assert ledger.find_order("B-0008") is None
+    assert ledger.verify().ok
