@@ -78,6 +78,21 @@ def test_a_scoped_operator_acts_only_at_their_work_centre(api: Api) -> None:
     assert api.get("lena", "/work-centres/GRIND-1/plan").status_code == 200
 
 
+def test_a_floor_action_is_checked_caller_first_then_operation_then_body(api: Api) -> None:
+    """Who may act is answered before what they act on, and that before what they sent: an
+    unauthenticated or out-of-role caller learns nothing about orders or bodies."""
+    api.release()
+    bad_body = {"good": "lots"}
+    unknown = "/orders/NO-SUCH/operations/10/quantities"
+    assert api.client.post(unknown, json=bad_body).status_code == 401
+    assert api.post("audrey", unknown, bad_body).status_code == 403  # an auditor, not floor
+    assert api.post("lena", "/orders/WO-1/operations/20/quantities", bad_body).status_code == 403
+    r = api.post("olga", unknown, bad_body)
+    assert (r.status_code, r.json()["field"]) == (404, "order_no"), r.json()
+    r = api.post("olga", f"{OP10}/quantities", bad_body)
+    assert r.status_code == 422 and "good" in r.text, r.text
+
+
 def test_events_record_the_tokens_name_and_role(api: Api) -> None:
     api.release()
     api.post("lena", f"{OP10}/start")
