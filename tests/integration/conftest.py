@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.tryton_server import Plant, TrytonSeed, TrytonServer, tryton_server_session
+from tests.support.writeback_receiver import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,13 @@ def plant(tryton_server: TrytonServer) -> Plant:
         tryton_server.start()
     with tryton_server.admin_client() as c:
         return TrytonSeed(c).plant()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A recording HTTP receiver standing in for the ERP's writeback endpoint."""
+    r = Receiver().start()
+    try:
+        yield r
+    finally:
+        r.stop()

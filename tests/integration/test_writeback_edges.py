@@ -4,7 +4,6 @@ a supervisor's decision that exists only as the order's event (#11 items 3, 4b, 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,31 +22,14 @@ from tests.support.writeback import (
     config,
     expected_keys,
     in_order_per_order,
+    rest_destination,
     work_order,
 )
 from tests.support.writeback_receiver import Receiver
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
 def rest(receiver: Receiver, **extra: object) -> dict[str, object]:
-    return {
-        "name": "erp-rest",
-        "transport": "rest",
-        "url": receiver.url,
-        "batch_url": receiver.batch_url,
-        "batch_size": 5,
-        "timeout_seconds": 2,
-        "retry": {"attempts": 1, "initial_seconds": 0.01, "max_seconds": 0.02},
-        **extra,
-    }
+    return rest_destination(receiver, 5, attempts=1, max_seconds=0.02, **extra)
 
 
 def drain(pump: Pump, passes: int = 400) -> int:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,32 +22,15 @@ from tests.support.writeback import (
     config,
     expected_keys,
     in_order_per_order,
+    rest_destination,
     work_order,
     write_config,
 )
 from tests.support.writeback_receiver import Receiver
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
 def rest(receiver: Receiver, batch_size: int) -> dict[str, object]:
-    dest: dict[str, object] = {
-        "name": "erp-rest",
-        "transport": "rest",
-        "url": receiver.url,
-        "timeout_seconds": 2,
-        "retry": {"attempts": 2, "initial_seconds": 0.01, "max_seconds": 0.05},
-    }
-    if batch_size > 1:
-        dest.update(batch_url=receiver.batch_url, batch_size=batch_size)
-    return dest
+    return rest_destination(receiver, batch_size)
 
 
 def keys_of(ledger: Ledger, order_no: str, keys: list[str]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,31 +20,14 @@ from tests.support.writeback import (
     config,
     expected_keys,
     in_order_per_order,
+    rest_destination,
     work_order,
 )
 from tests.support.writeback_receiver import Receiver
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
 def rest(receiver: Receiver, **extra: object) -> dict[str, object]:
-    return {
-        "name": "erp-rest",
-        "transport": "rest",
-        "url": receiver.url,
-        "batch_url": receiver.batch_url,
-        "batch_size": 25,
-        "timeout_seconds": 2,
-        "retry": {"attempts": 2, "initial_seconds": 0.01, "max_seconds": 0.05},
-        **extra,
-    }
+    return rest_destination(receiver, 25, **extra)
 
 
 def warnings_of(ledger: Ledger, order_no: str) -> list[tuple[str, str, str]]:

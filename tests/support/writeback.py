@@ -162,3 +162,25 @@ def in_order_per_order(keys_in_applied_order: list[str]) -> bool:
             return False
         last[order] = int(seq)
     return True
+
+
+def rest_destination(
+    receiver: Any,
+    batch_size: int = 25,
+    *,
+    attempts: int = 2,
+    max_seconds: float = 0.05,
+    **extra: object,
+) -> dict[str, object]:
+    """A REST destination sending to a test receiver (batches when ``batch_size`` > 1)."""
+    dest: dict[str, object] = {
+        "name": "erp-rest",
+        "transport": "rest",
+        "url": receiver.url,
+        "timeout_seconds": 2,
+        "retry": {"attempts": attempts, "initial_seconds": 0.01, "max_seconds": max_seconds},
+    }
+    if batch_size > 1:
+        dest.update(batch_url=receiver.batch_url, batch_size=batch_size)
+    dest.update(extra)
+    return dest
