@@ -6,6 +6,7 @@ in CI (CI=true) they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -62,11 +63,14 @@ class Backend:
         return build_ledger(self.settings)
 
 
-def _pg_schema() -> Iterator[str]:
+@contextlib.contextmanager
+def pg_schema(prefix: str = "t_") -> Iterator[str]:
+    """A fresh schema on the real PostgreSQL server (required: see ``require_server``),
+    dropped afterwards with everything in it."""
     import psycopg
 
     require_server("PostgreSQL", "127.0.0.1", 5432)
-    schema = "t_" + uuid.uuid4().hex[:12]
+    schema = prefix + uuid.uuid4().hex[:12]
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
@@ -82,12 +86,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         yield Backend("sqlite", f"sqlite:///{tmp_path / 'ledger.db'}")
     else:
-        gen = _pg_schema()
-        schema = next(gen)
-        try:
+        with pg_schema() as schema:
             yield Backend("postgres", f"{PG_DSN}?schema={schema}")
-        finally:
-            next(gen, None)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_DSN, require_server
+from tests.conftest import PG_DSN, pg_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,17 +109,8 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh schema on the real PostgreSQL server, dropped afterwards."""
-    import psycopg
-
-    require_server("PostgreSQL", "127.0.0.1", 5432)
-    schema = "flt_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
+    with pg_schema("flt_") as schema:
         yield f"{PG_DSN}?schema={schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 class ApiServer:

@@ -15,7 +15,7 @@ from domain import Ledger
 from projections import ViewRunner
 from projections.db import Database
 from projections.runner import T_TRACKING
-from tests.conftest import PG_DSN, Backend, _pg_schema
+from tests.conftest import PG_DSN, Backend, pg_schema
 
 OWN_TABLES = {T_TOKENS, T_DEST, T_PARKED, T_HELD, T_HOLD, T_TRACKING}
 
@@ -69,21 +69,19 @@ def test_the_own_tables_live_beside_the_ledgers_events(backend: Backend, ledger:
 def test_each_postgres_schema_keeps_its_own_tokens(backend: Backend) -> None:
     if backend.name != "postgres":
         pytest.skip("schemas are PostgreSQL only")
-    gen = _pg_schema()
-    other = next(gen)
-    first = TokenStore(backend.settings)
-    second = TokenStore(Backend("postgres", f"{PG_DSN}?schema={other}").settings)
-    try:
-        _, secret = first.create("alice", "supervisor")
-        assert second.list() == []
-        assert second.authenticate(secret) is None
-        assert first.authenticate(secret) is not None
-        assert T_TOKENS in _tables(backend, other)
-        assert T_TOKENS not in _tables(backend, "public")
-    finally:
-        first.close()
-        second.close()
-        next(gen, None)
+    with pg_schema() as other:
+        first = TokenStore(backend.settings)
+        second = TokenStore(Backend("postgres", f"{PG_DSN}?schema={other}").settings)
+        try:
+            _, secret = first.create("alice", "supervisor")
+            assert second.list() == []
+            assert second.authenticate(secret) is None
+            assert first.authenticate(secret) is not None
+            assert T_TOKENS in _tables(backend, other)
+            assert T_TOKENS not in _tables(backend, "public")
+        finally:
+            first.close()
+            second.close()
 
 
 def test_a_failed_transaction_writes_no_row_and_no_position(

@@ -17,7 +17,7 @@ import pytest
 
 from adapters.settings import Settings, build_ledger
 from domain import Ledger
-from tests.conftest import PG_DSN, require_server
+from tests.conftest import PG_DSN, pg_schema, require_server
 from tests.support.writeback import (
     config,
     expected_keys,
@@ -142,17 +142,8 @@ def test_rest_receiver_applies_everything_once_in_order_despite_sigkills(
 
 @pytest.fixture
 def pg_ledger_url() -> Iterator[str]:
-    import psycopg
-
-    require_server("PostgreSQL", "127.0.0.1", 5432)
-    schema = "wbk_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
+    with pg_schema("wbk_") as schema:
         yield f"{PG_DSN}?schema={schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def test_postgres_interface_table_gets_every_row_once_in_order_despite_sigkills(

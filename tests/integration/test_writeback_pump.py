@@ -323,20 +323,18 @@ def test_pumps_of_two_ledgers_in_one_postgres_database_do_not_lock_each_other_ou
         pytest.skip("advisory locks are PostgreSQL only")
     from adapters.writeback.pump import DestinationLock
     from projections.db import Database
-    from tests.conftest import PG_DSN, _pg_schema
+    from tests.conftest import PG_DSN, pg_schema
 
-    other_schema = _pg_schema()
-    schema = next(other_schema)
-    mine, theirs = Database(backend.url), Database(f"{PG_DSN}?schema={schema}")
-    a, b = DestinationLock(mine, "erp-rest"), DestinationLock(theirs, "erp-rest")
-    again = DestinationLock(mine, "erp-rest")
-    try:
-        assert a.acquire()
-        assert b.acquire()  # another ledger's pump of the same destination name
-        assert not again.acquire()  # a second pump of this ledger still waits its turn
-    finally:
-        for lock in (a, b, again):
-            lock.release()
-        mine.dispose()
-        theirs.dispose()
-        next(other_schema, None)
+    with pg_schema() as schema:
+        mine, theirs = Database(backend.url), Database(f"{PG_DSN}?schema={schema}")
+        a, b = DestinationLock(mine, "erp-rest"), DestinationLock(theirs, "erp-rest")
+        again = DestinationLock(mine, "erp-rest")
+        try:
+            assert a.acquire()
+            assert b.acquire()  # another ledger's pump of the same destination name
+            assert not again.acquire()  # a second pump of this ledger still waits its turn
+        finally:
+            for lock in (a, b, again):
+                lock.release()
+            mine.dispose()
+            theirs.dispose()
