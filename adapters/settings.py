@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -118,9 +121,43 @@ def build_ledger(
     """The Ledger on the configured store (tables are created when missing); ``locate`` finds
     the integrations holding an order number named without one."""
     settings = settings or Settings(**overrides)
-    return Ledger(
-        env=store_env(settings), default_integration=settings.default_integration, locate=locate
-    )
+    env = store_env(settings)
+    with _first_start_lock(env):
+        return Ledger(env=env, default_integration=settings.default_integration, locate=locate)
+
+
+@contextlib.contextmanager
+def _first_start_lock(env: dict[str, str]) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates the ledger's tables: serve, sync and
+    writeback run started together on a fresh database would otherwise race in CREATE TABLE
+    IF NOT EXISTS, and one of them stop ("tuple concurrently updated", a duplicate pg_type
+    row). A session advisory lock per schema, held while the Ledger is built; when the
+    server cannot be reached, building the Ledger reports that as usual."""
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        yield
+        return
+    import psycopg
+
+    schema = env.get("POSTGRES_SCHEMA", "public")
+    try:
+        conn = psycopg.connect(
+            host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
+            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "5")), autocommit=True,
+        )  # fmt: skip
+    except psycopg.Error:
+        conn = None
+    if conn is None:
+        yield
+        return
+    with conn:
+        key = zlib.crc32(f"floorledger first start {schema}".encode())
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def own_database(settings: Settings, *, connect_timeout: int = 5) -> Database:
