@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from typing import Annotated, Any
 
@@ -14,6 +13,7 @@ from adapters.config import IntegrationsConfig
 from api.cli.config import load_integrations
 from api.cli.console import console, err
 from api.cli.golive import dry_run_sync
+from api.cli.stopping import stop_on_signals
 from api.cli.store import open_ledger
 
 SHOWN_ORDERS = 20
@@ -77,7 +77,6 @@ def sync(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s"
         )
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        stop_on_signals(stop)
         err.print(f"floorledger sync: {len(config.integrations)} integration(s); Ctrl-C stops")
         Worker(config, ledger).run_forever(stop)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from api.cli.console import console, err
 from api.cli.lookup import known_work_centres, order_integration, require_integration
+from api.cli.stopping import stop_on_signals
 from api.cli.store import open_views
 from projections import ViewRunner
 
@@ -92,8 +92,7 @@ def views_run(
             if names and name not in names:
                 runner.pause(name)
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop_on_signals(stop)
         console.print(f"following the ledger into {', '.join(runner.active_views())}; Ctrl-C stops")
         runner.run_forever(stop)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from api.cli.config import load_integrations
 from api.cli.console import console, err
 from api.cli.golive import dry_run_writeback
 from api.cli.lookup import order_integration
+from api.cli.stopping import stop_on_signals
 from api.cli.store import open_ledger
 from domain import Actor
 
@@ -152,13 +152,7 @@ def run(
                     raise typer.Exit(1)
                 return
             stop = threading.Event()
-
-            def _stop(*_: object) -> None:
-                stop.set()
-                pump.wake()
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, _stop)
+            stop_on_signals(stop, pump.wake)
             console.print(f"writeback pump for {', '.join(pump.pumps) or 'nothing'}; Ctrl-C stops")
             pump.run_forever(stop, poll)
         finally:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from adapters.settings import Settings, build_ledger
 from adapters.writeback.service import WritebackService
 from domain import Ledger
 from domain.commands import PauseOperation, ReceiveErpOrder, StartOperation
-from tests.faults.conftest import Cli, counts, sigkill, stop, wait_until
+from tests.faults.conftest import ROOT, Cli, counts, sigkill, stop, wait_until
 from tests.support.writeback import (
     ERP,
     OPERATOR,
@@ -356,3 +360,62 @@ def test_a_replay_past_the_head_is_refused_and_later_events_still_reach_the_erp(
         assert st["position"] == st["head"]
     finally:
         receiver.stop()
+
+
+def test_a_pump_stuck_on_an_erp_that_never_answers_stops_soon_after_sigterm_losing_nothing(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """An ERP that takes the connection and never answers (timeout 120 s): SIGTERM stops the
+    pump within its grace (10 s) all the same, saying so; the next start delivers it all."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # accepts (the kernel does), never reads, never answers
+    hanging = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    receiver = Receiver().start()
+    try:
+        ledger = ledger_at(sqlite_url)
+        try:
+            work_order(ledger, "S-1")
+            expected = expected_keys(ledger, "erp-rest")
+        finally:
+            ledger.close()
+        stuck = config(tmp_path, [{
+            "name": "erp-rest", "transport": "rest", "url": hanging + "/erp",
+            "timeout_seconds": 120, "retry": {"attempts": 1},
+        }])  # fmt: skip
+        cli = Cli(sqlite_url, {"FLOORLEDGER_CONFIG": str(write_config(tmp_path / "s.toml", stuck))})
+        log = tmp_path / "pump.log"
+        with log.open("wb") as out:
+            pump = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "writeback", "run", "--poll", "0.05"],
+                cwd=ROOT, env=cli.env, stdout=out, stderr=out,
+            )  # fmt: skip
+            time.sleep(3)  # started, and waiting on the silent ERP
+            assert pump.poll() is None
+            asked = time.monotonic()
+            pump.send_signal(signal.SIGTERM)
+            try:
+                code = pump.wait(30)
+            finally:
+                sigkill(pump)
+            took = time.monotonic() - asked
+        said = " ".join(log.read_text().split())
+        good = config(tmp_path, [rest_destination(receiver)])
+        after = Cli(
+            sqlite_url, {"FLOORLEDGER_CONFIG": str(write_config(tmp_path / "g.toml", good))}
+        )
+        assert after.run("writeback", "run", "--once").returncode == 0
+        counts(
+            "pump stuck on a silent ERP",
+            sigterm_to_exit_s=round(took, 2),
+            exit_code=code,
+            recorded=len(expected),
+            delivered_after_restart=len(receiver.applied),
+            lost=len(set(expected) - set(receiver.applied)),
+        )
+        assert code == 1 and took < 20, (code, took)
+        assert "did not stop within 10 s" in said, said
+        assert sorted(receiver.applied) == sorted(expected)
+    finally:
+        receiver.stop()
+        silent.close()
