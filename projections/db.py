@@ -352,8 +352,9 @@ class Database:
                 try:
                     metadata.create_all(self.engine, checkfirst=True)
                     break
-                except (sa_exc.IntegrityError, sa_exc.ProgrammingError):
-                    # another process created the same table at the same moment
+                except (sa_exc.IntegrityError, sa_exc.ProgrammingError, sa_exc.InternalError):
+                    # another process created the same table at the same moment (PostgreSQL
+                    # says so as a duplicate catalog row or "tuple concurrently updated")
                     if attempt == 3:
                         raise
             self._ensured.add(id(metadata))

@@ -15,11 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 OPEN = (
     "import sys\n"
     "from adapters.settings import Settings, build_ledger\n"
+    "from adapters.tokens import TokenStore\n"
     "from projections import ViewRunner\n"
-    "ledger = build_ledger(Settings(database_url=sys.argv[1]))\n"
+    "settings = Settings(database_url=sys.argv[1])\n"
+    "ledger = build_ledger(settings)\n"
     "runner = ViewRunner(ledger)\n"
     "runner.setup()\n"
     "runner.close()\n"
+    "TokenStore(settings).close()\n"
     "print('opened', ledger.position())\n"
     "ledger.close()\n"
 )
