@@ -8,13 +8,13 @@ Set FLOORLEDGER_SCREENSHOTS=docs/images to save the pages shown in docs/operator
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_DSN, require_server
+from tests.conftest import PG_DSN, pg_schema
 from tests.support.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,72 +189,63 @@ def plant(
     supervisor sven, auditor audrey, ERP push erp; operators anna (badge 1001, PIN 1234) and
     ben (PIN 4321)."""
     tmp = tmp_path_factory.mktemp(f"plant-{request.param}")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'ledger.db'}"
-    else:
-        import psycopg
-
-        require_server("PostgreSQL", "127.0.0.1", 5432)
-        schema = "b_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        url = f"{PG_DSN}?schema={schema}"
-    # a test module may add to the integration file (e.g. a REST destination of its own)
-    extra = getattr(request.module, "plant_extra_config", None)
-    config = CONFIG.format(tmp=tmp) + (extra(tmp) if extra is not None else "")
-    (tmp / "floorledger.toml").write_text(config)
-    (tmp / "reasons.csv").write_text(REASONS_CSV)
-    for d in ("in", "archive", "error", "outbox"):
-        (tmp / d).mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORLEDGER_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        FLOORLEDGER_DATABASE_URL=url,
-        FLOORLEDGER_CONFIG=str(tmp / "floorledger.toml"),
-        FLOORLEDGER_DEFAULT_INTEGRATION="plant",
-    )
-    from adapters.settings import Settings
-    from adapters.terminals import TerminalStore
-    from adapters.tokens import TokenStore
-
-    settings = Settings(database_url=url)  # type: ignore[arg-type]
-    tokens, terminals = TokenStore(settings, cache_seconds=0), TerminalStore(settings)
-    secrets = {}
-    for name, role in (("sven", "supervisor"), ("audrey", "auditor"), ("erp", "integration")):
-        _, secrets[name] = tokens.create(name, role)
-    terminals.add_operator("anna", badge="1001", pin="1234")
-    terminals.add_operator("ben", pin="4321")
-    tokens.close()
-    terminals.close()
-
-    port = free_port()
-    server = _start(["serve", "--port", str(port), "--no-access-log"], env, tmp / "serve.log")
-    pump = _start(["writeback", "run"], env, tmp / "pump.log")
-    proxy = TcpProxy(("127.0.0.1", port))
-    proxy.start()
-    direct = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(direct + "/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(ready, 60, "the server")
-        yield Plant(
-            request.param, f"http://127.0.0.1:{proxy.port}", direct, proxy, tmp, secrets, url
+    with contextlib.ExitStack() as cleanup:  # the PostgreSQL schema, dropped at the end
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp / 'ledger.db'}"
+        else:
+            url = f"{PG_DSN}?schema={cleanup.enter_context(pg_schema('b_'))}"
+        # a test module may add to the integration file (e.g. a REST destination of its own)
+        extra = getattr(request.module, "plant_extra_config", None)
+        config = CONFIG.format(tmp=tmp) + (extra(tmp) if extra is not None else "")
+        (tmp / "floorledger.toml").write_text(config)
+        (tmp / "reasons.csv").write_text(REASONS_CSV)
+        for d in ("in", "archive", "error", "outbox"):
+            (tmp / d).mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORLEDGER_")}
+        env.update(
+            PYTHONPATH=str(ROOT),
+            FLOORLEDGER_DATABASE_URL=url,
+            FLOORLEDGER_CONFIG=str(tmp / "floorledger.toml"),
+            FLOORLEDGER_DEFAULT_INTEGRATION="plant",
         )
-    finally:
-        proxy.stop()
-        _stop(server)
-        _stop(pump)
-        if schema is not None:
-            import psycopg
+        from adapters.settings import Settings
+        from adapters.terminals import TerminalStore
+        from adapters.tokens import TokenStore
 
-            with psycopg.connect(PG_DSN, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        settings = Settings(database_url=url)  # type: ignore[arg-type]
+        tokens, terminals = TokenStore(settings, cache_seconds=0), TerminalStore(settings)
+        secrets = {}
+        for name, role in (("sven", "supervisor"), ("audrey", "auditor"), ("erp", "integration")):
+            _, secrets[name] = tokens.create(name, role)
+        terminals.add_operator("anna", badge="1001", pin="1234")
+        terminals.add_operator("ben", pin="4321")
+        tokens.close()
+        terminals.close()
+
+        port = free_port()
+        server = _start(["serve", "--port", str(port), "--no-access-log"], env, tmp / "serve.log")
+        pump = _start(["writeback", "run"], env, tmp / "pump.log")
+        proxy = TcpProxy(("127.0.0.1", port))
+        proxy.start()
+        direct = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            try:
+                return httpx.get(direct + "/health/ready", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_for(ready, 60, "the server")
+            # the pump beside it is running too (one that stopped at start fails here, not later)
+            assert pump.poll() is None, (tmp / "pump.log").read_text()
+            yield Plant(
+                request.param, f"http://127.0.0.1:{proxy.port}", direct, proxy, tmp, secrets, url
+            )
+        finally:
+            proxy.stop()
+            _stop(server)
+            _stop(pump)
 
 
 def shot(page: Any, plant: Plant, name: str, element: Any = None) -> None:
