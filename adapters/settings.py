@@ -150,14 +150,10 @@ def _first_start_lock(env: dict[str, str]) -> Iterator[None]:
     if conn is None:
         yield
         return
-    with conn:
+    with conn:  # closing the session releases its advisory lock
         key = zlib.crc32(f"floorledger first start {schema}".encode())
         conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        try:
-            yield
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        yield
 
 
 def own_database(settings: Settings, *, connect_timeout: int = 5) -> Database:

@@ -74,14 +74,12 @@ def _floor_action(path: str, body_type: FloorBody, command: type[OrderCommand], 
         call: FloorCallDep, request: Request, body: CommandBody | None = None
     ) -> CommandPublic:
         # The ledger blocks (locks, the group commit): one worker-thread hop for all of it.
-        # The answer is serialised here, once, with the recorder's headers (a Response is
-        # sent as it is, so FastAPI neither validates it again nor hops to a thread for that).
+        # The answer is serialised here, once (a Response is sent as it is, so FastAPI neither
+        # validates it again nor hops to a thread for that), with every header the recorder
+        # set, as FastAPI would have merged them.
         out = await run_in_threadpool(record, call, request, body or body_type())
-        headers = call.recorder.response.headers
         answer = Response(out.model_dump_json(), media_type="application/json")
-        for name in ("Idempotent-Replayed", "Floorledger-Position"):
-            if name in headers:
-                answer.headers[name] = headers[name]
+        answer.raw_headers.extend(call.recorder.response.raw_headers)
         return answer  # type: ignore[return-value]
 
     # What FastAPI validates the request with; a body with no required field may be left
