@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -342,6 +343,41 @@ class Recorder:
                 ):
                     raise
                 outcome = command(self.key)
+        return self._answer(outcome)
+
+    async def execute_now(self, command: Command) -> CommandPublic:
+        """:meth:`execute` from the event loop: decided right here when the ledger can do so
+        without blocking (an order this process has cached and no other command is working
+        on), its events saved by the ledger's group writer while the loop serves other
+        requests; otherwise (and whenever the store must be asked again: a refusal, a race)
+        :meth:`execute` in a worker thread. Same checks, answers and deadline either way."""
+        ledger = self.services.ledger
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[CommandOutcome | BaseException | None] = loop.create_future()
+
+        def answer(result: CommandOutcome | BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, answered, result)
+
+        try:
+            with command_deadline(self.runtime.settings.command_deadline_seconds):
+                started = ledger.try_execute(command, self.actor, self.key, answer)
+        except DomainError:
+            started = False  # answered by the full path, with its second look under a key
+        if isinstance(started, CommandOutcome):
+            return self._answer(started)
+        result = await answered if started else None
+        if isinstance(result, CommandOutcome):
+            return self._answer(result)
+        if isinstance(result, BaseException) and not (
+            isinstance(result, DomainError)
+            and self.key is not None
+            and not isinstance(result, IdempotencyKeyReusedError | ConcurrencyError)
+        ):
+            raise result
+        return await run_in_threadpool(self.execute, command)
+
+    def _answer(self, outcome: CommandOutcome) -> CommandPublic:
+        """The answer to the caller, with the replay and position headers."""
         if outcome.replayed:
             self.response.headers["Idempotent-Replayed"] = "true"
         elif outcome.events:
@@ -350,6 +386,14 @@ class Recorder:
         if outcome.position is not None:
             self.response.headers["Floorledger-Position"] = str(outcome.position)
         return CommandPublic.of(outcome)
+
+
+def _settle(
+    future: asyncio.Future[CommandOutcome | BaseException | None],
+    result: CommandOutcome | BaseException | None,
+) -> None:
+    if not future.done():  # the request may have been cancelled meanwhile
+        future.set_result(result)
 
 
 async def get_recorder(

@@ -5,9 +5,11 @@ the ledger gives it a ``decide`` function that triggers events on the loaded agg
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,7 @@ from domain.values import Actor, receipt_id_for
 from domain.workorder import WorkOrder
 from domain.workstation import Workstation
 
+_log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 LOCK_STRIPES = 1024
 _REFUSED = "refused"
@@ -38,10 +41,15 @@ _RACED = "raced"
 class _Waiting:
     """One command's events waiting to be saved in a group."""
 
-    __slots__ = ("deadline", "done", "error", "items", "lead", "result", "taken")
+    __slots__ = ("deadline", "done", "error", "items", "lead", "result", "taken", "then")
 
-    def __init__(self, items: list[Any]) -> None:
+    def __init__(
+        self,
+        items: list[Any],
+        then: Callable[[_Waiting], None] | None = None,
+    ) -> None:
         self.items = items
+        self.then = then  # called with this member once saved or failed (GroupWriter)
         self.deadline = deadline.current()
         self.taken = False  # in a group being saved (no longer only queued)
         self.done: threading.Event | None = None  # only a command that waits needs one
@@ -96,7 +104,7 @@ class GroupCommit:
             live = self._drop_expired(group)
             if live:
                 with deadline.deadline_at(_earliest(live)):
-                    self._flush(live)
+                    _flush(self._save, live)
         finally:
             # The next leader is woken before the group's members: they all want the GIL at
             # once, and the commands queued meanwhile wait on the next leader, not on them.
@@ -145,33 +153,101 @@ class GroupCommit:
             raise me.error
         return me.result
 
-    def _flush(self, group: list[_Waiting]) -> None:
-        try:
-            if len(group) == 1:
-                group[0].result = self._save(*group[0].items)
-            else:
-                try:
-                    recordings = self._save(*[i for w in group for i in w.items])
-                except (OperationalError, InterfaceError) as exc:
-                    for w in group:  # the store is unreachable: no member fares better alone
-                        w.error = exc
-                except Exception:
-                    for w in group:
-                        try:
-                            with deadline.deadline_at(w.deadline):
-                                deadline.check("saving the group member by member")
-                                w.result = self._save(*w.items)
-                        except Exception as exc:
-                            w.error = exc
-                else:
-                    start = 0
-                    for w in group:
-                        w.result = recordings[start : start + len(w.items)]
-                        start += len(w.items)
-        except BaseException as exc:
-            for w in group:
-                if not w.result and w.error is None:
+
+def _flush(save: Callable[..., list[Recording[UUID]]], group: list[_Waiting]) -> None:
+    """Save a group's events in one call; after a conflict member by member; when the store
+    is unreachable every member fails at once. Each member gets its result or its error."""
+    try:
+        if len(group) == 1:
+            group[0].result = save(*group[0].items)
+        else:
+            try:
+                recordings = save(*[i for w in group for i in w.items])
+            except (OperationalError, InterfaceError) as exc:
+                for w in group:  # the store is unreachable: no member fares better alone
                     w.error = exc
+            except Exception:
+                for w in group:
+                    try:
+                        with deadline.deadline_at(w.deadline):
+                            deadline.check("saving the group member by member")
+                            w.result = save(*w.items)
+                    except Exception as exc:
+                        w.error = exc
+            else:
+                start = 0
+                for w in group:
+                    w.result = recordings[start : start + len(w.items)]
+                    start += len(w.items)
+    except BaseException as exc:
+        for w in group:
+            if not w.result and w.error is None:
+                w.error = exc
+
+
+class GroupWriter:
+    """One thread saving, in groups, the events of commands decided without blocking.
+
+    A command decided in the caller's thread (:meth:`CommandExecutor.try_on_order`: its
+    order cached and its lock free) is queued here; the writer takes everything queued so far
+    and saves it as :class:`GroupCommit` does (one transaction; member by member after a
+    conflict; all failing at once when the store is unreachable; a member past its deadline
+    not saved), then calls each member's ``then``. Callers wait for a callback instead of
+    a thread each, so a busy API process has two threads wanting the interpreter, not one
+    per request.
+    """
+
+    def __init__(self, save: Callable[..., list[Recording[UUID]]], max_group: int = 256):
+        self._save = save
+        self._max = max_group
+        self._ready = threading.Condition(threading.Lock())
+        self._queue: deque[_Waiting] = deque()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, member: _Waiting) -> None:
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the ledger is closed")
+            self._queue.append(member)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="floorledger-group-writer", daemon=True
+                )
+                self._thread.start()
+            self._ready.notify()
+
+    def close(self) -> None:
+        """Save what is queued, then stop the thread."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if not self._queue:
+                    return
+                group = [self._queue.popleft() for _ in range(min(self._max, len(self._queue)))]
+            try:
+                live = GroupCommit._drop_expired(group)
+                if live:
+                    with deadline.deadline_at(_earliest(live)):
+                        _flush(self._save, live)
+            finally:
+                for w in group:
+                    if not w.result and w.error is None:
+                        w.error = RuntimeError("the group writer ended without saving this")
+                    if w.then is not None:
+                        try:
+                            w.then(w)
+                        except Exception:  # a callback's failure must not stop the writer
+                            _log.exception("answering a saved command failed")
 
 
 def _earliest(group: list[_Waiting]) -> tuple[float, float] | None:
@@ -219,6 +295,22 @@ class Submission:
     command_id: str = field(default_factory=lambda: uuid4().hex)
 
 
+class _Blocking(Exception):
+    """Deciding needs the store (a refusal is checked against it): not without blocking."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A command decided on its order: the events (and receipt) to save, and its outcome."""
+
+    sub: Submission
+    order: WorkOrder
+    to_save: list[Any]
+    names: tuple[str, ...]
+    warnings: tuple[str, ...]
+    result: str | None
+
+
 class CommandExecutor:
     """Runs commands against an application's aggregates: locked per aggregate in this
     process, retried when another writer raced, saved (events and receipt) in one write."""
@@ -227,6 +319,11 @@ class CommandExecutor:
         self.app = app
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._group = GroupCommit(lambda *items: app.save(*items), max_group)
+        self._writer = GroupWriter(lambda *items: app.save(*items), max_group)
+
+    def close(self) -> None:
+        """Save the commands queued for the group writer, then stop it."""
+        self._writer.close()
 
     def _lock(self, aggregate_id: UUID) -> threading.Lock:
         return self._locks[aggregate_id.int % LOCK_STRIPES]
@@ -325,6 +422,80 @@ class CommandExecutor:
             refused_once = refused_once or done == _REFUSED
         raise ConcurrencyError(sub.order_no, MAX_ATTEMPTS)
 
+    def try_on_order(
+        self,
+        sub: Submission,
+        decide: Callable[[WorkOrder], str | None],
+        answer: Callable[[CommandOutcome | BaseException | None], None],
+    ) -> CommandOutcome | bool:
+        """``on_order`` without blocking, for a caller that must not wait (an event loop).
+
+        When the order's lock is free and the order is cached, the command is decided here
+        and its events queued for the group writer: True, and ``answer`` is called later,
+        from the writer's thread, with the outcome, the error, or None when the command must
+        be run again with :meth:`on_order` (another writer raced it). The order stays locked
+        until then. An outcome with nothing to save is returned at once. False when the
+        command cannot be decided without blocking (the lock is taken, the order not cached,
+        or the order refuses it: a refusal is always checked against the store): nothing was
+        done, run :meth:`on_order`.
+        """
+        deadline.check(f"before working on {sub.order_no!r}")
+        oid = sub.order_id
+        lock = self._lock(oid)
+        if not lock.acquire(blocking=False):
+            return False
+        submitted = False
+        try:
+            order = self.cached(oid)
+            if not isinstance(order, WorkOrder):
+                return False
+
+            def decide_or_stop(o: WorkOrder) -> str | None:
+                try:
+                    return decide(o)
+                except DomainError:
+                    raise _Blocking from None
+
+            try:
+                prepared = self._prepare(sub, order, decide_or_stop, None, refused_once=False)
+            except _Blocking:
+                self.evict(oid)
+                return False
+            except BaseException:
+                self.evict(oid)  # the cached order may be half-decided
+                raise
+            if not isinstance(prepared, _Prepared):
+                assert isinstance(prepared, CommandOutcome)  # nothing to save
+                return prepared
+
+            def saved(member: _Waiting) -> None:
+                try:
+                    outcome = self._finish(prepared, member)
+                except BaseException as exc:
+                    self.evict(oid)
+                    lock.release()
+                    answer(exc)
+                    return
+                lock.release()
+                answer(outcome)
+
+            self._writer.submit(_Waiting(prepared.to_save, saved))
+            submitted = True
+            return True
+        finally:
+            if not submitted:
+                lock.release()
+
+    def _finish(self, prepared: _Prepared, member: _Waiting) -> CommandOutcome | None:
+        """The outcome of a command saved by the group writer; None to run it again."""
+        if member.error is None:
+            return self._saved(prepared, member.result)
+        if not isinstance(member.error, IntegrityError):
+            raise member.error
+        with deadline.deadline_at(member.deadline):
+            done = self._after_conflict(prepared)
+        return done if isinstance(done, CommandOutcome) else None
+
     def _attempt(
         self,
         sub: Submission,
@@ -334,12 +505,32 @@ class CommandExecutor:
         refused_once: bool,
     ) -> CommandOutcome | str:
         """One try of a command: its outcome, or _REFUSED / _RACED to try again."""
-        oid, key = sub.order_id, sub.key
         order: WorkOrder | None
         try:
-            order = self.app.repository.get(oid)
+            order = self.app.repository.get(sub.order_id)
         except AggregateNotFoundError:
             order = None
+        prepared = self._prepare(sub, order, decide, create, refused_once=refused_once)
+        if not isinstance(prepared, _Prepared):
+            return prepared
+        try:
+            recordings = self._group.save(prepared.to_save)
+        except IntegrityError:
+            return self._after_conflict(prepared)
+        return self._saved(prepared, recordings)
+
+    def _prepare(
+        self,
+        sub: Submission,
+        order: WorkOrder | None,
+        decide: Callable[[WorkOrder], str | None],
+        create: Callable[[], WorkOrder] | None,
+        *,
+        refused_once: bool,
+    ) -> CommandOutcome | str | _Prepared:
+        """Decide the command on ``order`` (None: not stored): what to save, or an outcome
+        with nothing to save, or _REFUSED to try once more against the store."""
+        oid, key = sub.order_id, sub.key
         result: str | None = None
         if order is None:
             if create is None:
@@ -378,25 +569,36 @@ class CommandExecutor:
             return CommandOutcome(
                 sub.order_no, sub.integration, order.version, (), (), None, result=result
             )
-        try:
-            recordings = self._group.save(to_save)
-            position = recordings[-1].notification.id if recordings else None
-        except IntegrityError:
-            # Either another writer got there first, or this very write was committed and the
-            # store's answer lost (the library then tried the insert again): look which.
-            position = self._landed(to_save)
-            if position is None:
-                self.evict(oid)
-                if key is not None:
-                    replay = self.replay(key, sub.fingerprint, sub.integration, sub.command_id)
-                    if replay is not None:
-                        return replay
-                return _RACED
+        return _Prepared(sub, order, to_save, names, warnings, result)
+
+    def _saved(self, prepared: _Prepared, recordings: list[Recording[UUID]]) -> CommandOutcome:
+        """The outcome of a prepared command whose events were saved."""
+        position = recordings[-1].notification.id if recordings else None
+        return self._outcome_of(prepared, position)
+
+    def _outcome_of(self, prepared: _Prepared, position: int | None) -> CommandOutcome:
+        sub, order = prepared.sub, prepared.order
         if self.app.repository.cache is not None:
-            self.app.repository.cache.put(oid, order)
+            self.app.repository.cache.put(sub.order_id, order)
         return CommandOutcome(
-            sub.order_no, sub.integration, order.version, names, warnings, position, result=result
-        )
+            sub.order_no, sub.integration, order.version, prepared.names, prepared.warnings,
+            position, result=prepared.result,
+        )  # fmt: skip
+
+    def _after_conflict(self, prepared: _Prepared) -> CommandOutcome | str:
+        """A save refused by the store's uniqueness: either another writer got there first,
+        or this very write was committed and the store's answer lost (the library then tried
+        the insert again). Look which: this write's outcome, a replay, or _RACED."""
+        sub, key = prepared.sub, prepared.sub.key
+        position = self._landed(prepared.to_save)
+        if position is not None:
+            return self._outcome_of(prepared, position)
+        self.evict(sub.order_id)
+        if key is not None:
+            replay = self.replay(key, sub.fingerprint, sub.integration, sub.command_id)
+            if replay is not None:
+                return replay
+        return _RACED
 
     def _landed(self, saved: list[Any]) -> int | None:
         """The position of this write when the store holds it already (its first event is

@@ -99,6 +99,28 @@ class HistoryEntry:
     details: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A command checked and ready to run on an order of some integration."""
+
+    command: Command
+    actor: Actor
+    key: str | None
+    named: str | None
+    order_no: str
+    decide: Callable[[WorkOrder], str | None]
+
+    def submission(self, integration: str) -> Submission:
+        return Submission(
+            order_id_for(integration, self.order_no),
+            self.order_no,
+            integration,
+            self.actor,
+            self.key,
+            fingerprint(self.command, integration) if self.key is not None else "",
+        )
+
+
 class Ledger(Application[UUID]):
     """floorledger's service layer over the event store (SQLite or PostgreSQL)."""
 
@@ -134,6 +156,11 @@ class Ledger(Application[UUID]):
         self._locate = locate
         bound_store_calls(self.recorder)  # a command under a deadline stops waiting (#11)
         self.executor = CommandExecutor(self)
+
+    def close(self) -> None:
+        """Save the commands queued for the group writer, then close the store."""
+        self.executor.close()
+        super().close()
 
     # ------------------------------------------------------------------ ids and loading
 
@@ -221,6 +248,44 @@ class Ledger(Application[UUID]):
         the window of floor times for this command (default: the ledger's; a recorded
         history, such as the demo shift, passes one without a lower bound).
         """
+        plan = self._plan(command, actor, key, times)
+
+        def run(integration: str) -> CommandOutcome:
+            return self.executor.on_order(
+                plan.submission(integration), plan.decide, create(integration)
+            )
+
+        def create(integration: str) -> Callable[[], WorkOrder] | None:
+            if isinstance(command, c.ReceiveErpOrder):
+                return lambda: WorkOrder.release(integration, command.order.checked(), actor)
+            return None
+
+        if isinstance(command, c.ReceiveErpOrder):
+            return run(plan.named or self.default_integration)
+        return self._on_order(plan.order_no, plan.named, run)
+
+    def try_execute(
+        self,
+        command: Command,
+        actor: Actor,
+        key: str | None,
+        answer: Callable[[CommandOutcome | BaseException | None], None],
+    ) -> CommandOutcome | bool:
+        """:meth:`execute` without blocking where it can be (see
+        :meth:`CommandExecutor.try_on_order`): on an order of the named (else the default)
+        integration that this process has cached and nobody is working on. False: nothing
+        was done, call :meth:`execute`; True: ``answer`` gets the outcome, the error, or None
+        (then call :meth:`execute`) from the group writer's thread."""
+        if isinstance(command, c.ReceiveErpOrder):
+            return False
+        plan = self._plan(command, actor, key, None)
+        integration = plan.named or self.default_integration
+        return self.executor.try_on_order(plan.submission(integration), plan.decide, answer)
+
+    def _plan(
+        self, command: Command, actor: Actor, key: str | None, times: FloorTimes | None
+    ) -> _Plan:
+        """The checked parts of a command: its order, key and how the order decides it."""
         window = times or self.floor_times
         try:
             handler = HANDLERS[type(command)]
@@ -234,25 +299,7 @@ class Ledger(Application[UUID]):
         def decide(order: WorkOrder) -> str | None:
             return handler(order, command, actor, window)
 
-        def run(integration: str) -> CommandOutcome:
-            sub = Submission(
-                order_id_for(integration, order_no),
-                order_no,
-                integration,
-                actor,
-                key,
-                fingerprint(command, integration) if key is not None else "",
-            )
-            return self.executor.on_order(sub, decide, create(integration))
-
-        def create(integration: str) -> Callable[[], WorkOrder] | None:
-            if isinstance(command, c.ReceiveErpOrder):
-                return lambda: WorkOrder.release(integration, command.order.checked(), actor)
-            return None
-
-        if isinstance(command, c.ReceiveErpOrder):
-            return run(named or self.default_integration)
-        return self._on_order(order_no, named, run)
+        return _Plan(command, actor, key, named, order_no, decide)
 
     def replay(self, command: Command, key: str) -> CommandOutcome | None:
         """The first outcome of ``command`` already applied under ``key``, or None when the key

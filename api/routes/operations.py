@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import FloorCall, FloorCallDep
+from api.deps import FloorCallDep
 from api.problems import problem_responses
 from api.reason_check import reason_codes_of, warn_unknown_reasons
 from api.schemas import (
@@ -61,25 +61,25 @@ def _floor_action(path: str, body_type: FloorBody, command: type[OrderCommand], 
     and scrap reasons the integration does not list are recorded with a warning."""
     reasons: Callable[[Any], tuple[str, list[str]]] | None = reason_codes_of(command)
 
-    def record(call: FloorCall, request: Request, body: CommandBody) -> CommandPublic:
-        recorder = call.recorder
-        cmd = call.target.command(body, command)
-        out = recorder.execute(cmd)
-        if reasons is None:
-            return out
-        kind, codes = reasons(cmd)
-        return warn_unknown_reasons(request, recorder, out, kind, codes)
-
     async def action(
         call: FloorCallDep, request: Request, body: CommandBody | None = None
     ) -> CommandPublic:
-        # The ledger blocks (locks, the group commit): one worker-thread hop for all of it.
-        # The answer is serialised here, once (a Response is sent as it is, so FastAPI neither
-        # validates it again nor hops to a thread for that), with every header the recorder
-        # set, as FastAPI would have merged them.
-        out = await run_in_threadpool(record, call, request, body or body_type())
+        # Decided on the event loop when the ledger can do it without blocking (its group
+        # writer saves), else one worker-thread hop (Recorder.execute_now). The answer is
+        # serialised here, once (a Response is sent as it is, so FastAPI neither validates it
+        # again nor hops to a thread for that), with every header the recorder set, as
+        # FastAPI would have merged them.
+        recorder = call.recorder
+        cmd = call.target.command(body or body_type(), command)
+        out = await recorder.execute_now(cmd)
+        if reasons is not None:
+            kind, codes = reasons(cmd)
+            if any(codes):  # reason codes to look up (a warning is recorded per unknown one)
+                out = await run_in_threadpool(
+                    warn_unknown_reasons, request, recorder, out, kind, codes
+                )
         answer = Response(out.model_dump_json(), media_type="application/json")
-        answer.raw_headers.extend(call.recorder.response.raw_headers)
+        answer.raw_headers.extend(recorder.response.raw_headers)
         return answer  # type: ignore[return-value]
 
     # What FastAPI validates the request with; a body with no required field may be left
