@@ -72,6 +72,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from the package by security.install (no CDN)
         redoc_url=None,
+        # FastAPI's own OpenTelemetry hooks: floorledger configures no OpenTelemetry provider
+        # and serves its figures at /metrics; off, a request skips the provider lookups
+        # (os.environ reads) FastAPI otherwise makes on every call (#17, the write route).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     problems.install(app)
