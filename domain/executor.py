@@ -482,7 +482,11 @@ class CommandExecutor:
                 lock.release()
                 answer(outcome)
 
-            self._writer.submit(_Waiting(prepared.to_save, saved))
+            try:
+                self._writer.submit(_Waiting(prepared.to_save, saved))
+            except BaseException:
+                self.evict(oid)  # decided but never queued (the ledger is closing)
+                raise
             submitted = True
             return True
         finally:

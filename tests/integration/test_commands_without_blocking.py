@@ -236,3 +236,22 @@ def test_closing_the_ledger_saves_what_is_queued(backend: Backend) -> None:
         assert check.get_order("WO-1").operations["10"].good == 4
     finally:
         check.close()
+
+
+def test_a_command_after_closing_is_refused_and_leaves_the_order_as_stored(
+    backend: Backend,
+) -> None:
+    ledger = backend.ledger()
+    ledger.execute(ReceiveErpOrder(an_erp_order()), ERP)
+    ledger.execute(StartOperation("WO-1", "10"), OPERATOR)
+    ledger.close()
+
+    with pytest.raises(RuntimeError, match="closed"):
+        submit(ledger, ReportQuantity("WO-1", "10", good=4))
+
+    assert ledger.cached_order("WO-1") is None  # not left half-decided in the cache
+    check = backend.ledger()
+    try:
+        assert check.get_order("WO-1").operations["10"].good == 0
+    finally:
+        check.close()
