@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,10 @@ from domain import InvalidValueError, Ledger
 from domain.floortime import MAX_BACKDATE_SETTING, FloorTimes
 from domain.ledger import Locator
 from projections.db import Database
+
+log = logging.getLogger(__name__)
+# The longest a process waits for another one opening the same PostgreSQL schema (#11).
+FIRST_START_WAIT_SECONDS = 120.0
 
 
 class Settings(BaseSettings):
@@ -152,8 +158,42 @@ def _first_start_lock(env: dict[str, str]) -> Iterator[None]:
         return
     with conn:  # closing the session releases its advisory lock
         key = zlib.crc32(f"floorledger first start {schema}".encode())
-        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        if not _try_lock(conn, key):
+            _wait_for_lock(conn, key, schema)
         yield
+
+
+def _try_lock(conn: Any, key: int) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
+
+
+def _wait_for_lock(conn: Any, key: int, schema: str) -> None:
+    """Wait, saying so, for the process opening the store; past FIRST_START_WAIT_SECONDS
+    raise the store's OperationalError (the API then starts without the store and tries
+    again; the other commands say why they stop), naming the process holding the lock."""
+    from eventsourcing.persistence import OperationalError
+
+    log.warning(
+        "another floorledger process is opening the ledger in PostgreSQL schema %r (creating "
+        "its tables on a first start); waiting for it, at most %g s",
+        schema,
+        FIRST_START_WAIT_SECONDS,
+    )
+    deadline = time.monotonic() + FIRST_START_WAIT_SECONDS
+    while not _try_lock(conn, key):
+        if time.monotonic() >= deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = 0 AND objsubid = 1 AND objid = %s::bigint::oid LIMIT 1",
+                (key,),
+            ).fetchone()
+            holder = f"PostgreSQL backend pid {row[0]}" if row else "a process now gone"
+            raise OperationalError(
+                f"another process ({holder}) has been opening the ledger in schema {schema!r} "
+                f"for over {FIRST_START_WAIT_SECONDS:g} s; it may be stuck"
+            )
+        time.sleep(0.1)
 
 
 def own_database(settings: Settings, *, connect_timeout: int = 5) -> Database:
