@@ -54,7 +54,10 @@ def sync(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
 ) -> None:
-    """Pull the plan from every ERP integration: a long-running worker, or one pass (--once)."""
+    """Pull the plan from every ERP integration: a long-running worker, or one pass (--once).
+
+    The worker stops on Ctrl-C or SIGTERM; still busy 10 s after the signal (an ERP that
+    does not answer), it exits with status 1, saying so."""
     if dry_run:
         dry_run_sync(integration, as_json)
         return

@@ -84,7 +84,10 @@ def views_run(
         typer.Argument(help="Only these views (default: all).", show_default=False),
     ] = None,
 ) -> None:
-    """Follow the ledger live, keeping the views (all, or the named ones) current."""
+    """Follow the ledger live, keeping the views (all, or the named ones) current.
+
+    Stops on Ctrl-C or SIGTERM; still busy 10 s after the signal, it exits with status 1,
+    saying so (the next start goes on from each view's recorded position)."""
     with open_views(catch_up=False) as (_ledger, runner, _reader):
         for name in names or []:
             _known_view(runner, name)

@@ -127,7 +127,11 @@ def run(
         typer.Option("--out", help="With --dry-run: write the messages into this folder."),
     ] = None,
 ) -> None:
-    """Run the pump: deliver as events arrive and on a timer, until stopped (Ctrl-C)."""
+    """Run the pump: deliver as events arrive and on a timer, until stopped (Ctrl-C).
+
+    Stops on Ctrl-C or SIGTERM; still busy 10 s after the signal (an ERP that takes the
+    connection and never answers), it exits with status 1, saying so: what it had not
+    delivered is sent by the next start, once."""
     if dry_run:
         dry_run_writeback(destination or None, out)
         return

@@ -59,3 +59,18 @@ def test_views_run_and_sync_stop_on_sigterm(command: list[str], tmp_path: Path) 
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "did not stop" not in out
+
+
+@pytest.mark.parametrize("command", [["sync"], ["views", "run"], ["writeback", "run"]])
+def test_the_long_running_commands_say_in_their_help_how_they_stop(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from api.cli.stopping import STOP_GRACE_SECONDS
+
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"still busy {STOP_GRACE_SECONDS:g} s after the signal" in text
+    assert "exits with status 1" in text
