@@ -8,8 +8,6 @@ here by making the recorder insert a write twice, once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -17,22 +15,7 @@ from domain import Ledger, OperationStateError
 from domain.commands import Command, ReceiveErpOrder, ReportQuantity, StartOperation
 from domain.deadline import CommandDeadlineError, command_deadline
 from tests.factories import ERP, OPERATOR, an_erp_order
-
-
-def lose_the_next_answer(ledger: Ledger) -> Callable[[], bool]:
-    """The next write is committed, then inserted again as the library does after a lost
-    answer; returns a check that the fault did happen."""
-    real = ledger.recorder.insert_events
-    fired: list[bool] = []
-
-    def insert(events: Any, **kwargs: Any) -> Any:
-        if not fired and events:
-            fired.append(True)
-            real(events, **kwargs)  # committed; the answer never reached us
-        return real(events, **kwargs)
-
-    ledger.recorder.insert_events = insert  # type: ignore[method-assign]
-    return lambda: bool(fired)
+from tests.support.floor import lose_the_next_answer
 
 
 def events_named(ledger: Ledger, name: str) -> int:

@@ -19,6 +19,7 @@ from domain.deadline import CommandDeadlineError, command_deadline
 from domain.executor import CommandOutcome
 from tests.conftest import Backend
 from tests.factories import ERP, OPERATOR, an_erp_order
+from tests.support.floor import lose_the_next_answer
 
 Answer = CommandOutcome | BaseException | None
 
@@ -102,7 +103,7 @@ def test_commands_on_many_orders_are_saved_in_fewer_writes_than_commands(ledger:
     positions = [o.position for o in outcomes if isinstance(o, CommandOutcome)]
     assert len(set(positions)) == len(orders)
     assert sum(len(reported(ledger, o)) for o in orders) == len(orders)
-    assert 1 < len(writes) < len(orders)
+    assert len(writes) < len(orders) // 2  # queued commands share a write
 
 
 def test_an_order_not_cached_is_left_to_execute(backend: Backend, started_order: Ledger) -> None:
@@ -162,20 +163,11 @@ def test_a_race_with_another_writer_is_run_again_and_both_are_recorded_once(
 
 def test_a_write_whose_answer_was_lost_is_answered_as_its_own(started_order: Ledger) -> None:
     ledger = started_order
-    real = ledger.recorder.insert_events
-    fired: list[bool] = []
-
-    def insert(events: Any, **kwargs: Any) -> Any:
-        if not fired and events:
-            fired.append(True)
-            real(events, **kwargs)  # committed; the answer never reached us
-        return real(events, **kwargs)
-
-    ledger.recorder.insert_events = insert  # type: ignore[method-assign]
+    fired = lose_the_next_answer(ledger)
 
     outcome = run(ledger, ReportQuantity("WO-1", "10", good=3))
 
-    assert fired and outcome.events == ("QuantityReported",) and not outcome.replayed
+    assert fired() and outcome.events == ("QuantityReported",) and not outcome.replayed
     assert outcome.position == ledger.recorder.max_notification_id()
     assert len(reported(ledger)) == 1
 

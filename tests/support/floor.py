@@ -1,7 +1,8 @@
-"""Helpers for the projection tests: sample orders, floor actors and view/aggregate checks."""
+"""Helpers for the tests: sample orders, floor actors, view/aggregate checks and store faults."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -78,3 +79,19 @@ def assert_status_matches_aggregate(ledger: Ledger, status: Any, order_no: str, 
         assert o.scrap == p.scrap, op_id
         assert abs(o.run_seconds - p.run_seconds) < 1e-6, op_id
         assert o.in_routing == p.in_routing, op_id
+
+
+def lose_the_next_answer(ledger: Ledger) -> Callable[[], bool]:
+    """The next write is committed, then inserted again as the library does after a lost
+    answer; returns a check that the fault did happen."""
+    real = ledger.recorder.insert_events
+    fired: list[bool] = []
+
+    def insert(events: Any, **kwargs: Any) -> Any:
+        if not fired and events:
+            fired.append(True)
+            real(events, **kwargs)  # committed; the answer never reached us
+        return real(events, **kwargs)
+
+    ledger.recorder.insert_events = insert  # type: ignore[method-assign]
+    return lambda: bool(fired)
