@@ -166,7 +166,10 @@ def test_an_order_the_erp_answers_503_for_is_held_and_a_sigkill_while_held_resen
     receiver.fail_orders = {"H-00"}
     receiver.start()
     try:
-        cfg = config(tmp_path, [rest_destination(receiver)], flush_seconds=1)
+        # A generous timeout: the hold must record the ERP's 503, not a receiver slowed by a
+        # loaded machine (CI once saw "ReadTimeout" there with 2 s).
+        dest = rest_destination(receiver, timeout_seconds=15)
+        cfg = config(tmp_path, [dest], flush_seconds=1)
         ledger = ledger_at(store_url)
         try:
             for i in range(12):
