@@ -104,10 +104,7 @@ class GroupCommit:
             for w in group:
                 w.taken = True
         try:
-            live = self._drop_expired(group)
-            if live:
-                with deadline.deadline_at(_earliest(live)):
-                    _flush(self._save, live)
+            _save_group(self._save, group)
         finally:
             # The next leader is woken before the group's members: they all want the GIL at
             # once, and the commands queued meanwhile wait on the next leader, not on them.
@@ -120,26 +117,9 @@ class GroupCommit:
                 else:
                     self._leading = False
             for w in group:
-                if not w.result and w.error is None:  # never answered as saved unless it was
-                    w.error = RuntimeError("the group commit ended without saving this command")
                 if w.done is not None:
                     w.done.set()
         return self._outcome(me)
-
-    @staticmethod
-    def _drop_expired(group: list[_Waiting]) -> list[_Waiting]:
-        """The members still within their deadline; the others fail unsaved (so one late
-        member does not cut the group's time short)."""
-        now = time.monotonic()
-        live: list[_Waiting] = []
-        for w in group:
-            if w.deadline is not None and now >= w.deadline[0]:
-                w.error = CommandDeadlineError(w.deadline[1], "waiting to be saved")
-                if w.done is not None:
-                    w.done.set()
-            else:
-                live.append(w)
-        return live
 
     def _leave(self, me: _Waiting) -> bool:
         """Take a waiter whose deadline passed out of the queue; False when it was taken into a
@@ -155,6 +135,36 @@ class GroupCommit:
         if me.error is not None:
             raise me.error
         return me.result
+
+
+def _save_group(save: Callable[..., list[Recording[UUID]]], group: list[_Waiting]) -> None:
+    """Save a group taken from a queue (:class:`GroupCommit`, :class:`GroupWriter`): the
+    members past their deadline fail unsaved, the others are saved under the earliest of
+    theirs; whatever happens, every member ends with its result or an error."""
+    try:
+        live = _drop_expired(group)
+        if live:
+            with deadline.deadline_at(_earliest(live)):
+                _flush(save, live)
+    finally:
+        for w in group:
+            if not w.result and w.error is None:  # never answered as saved unless it was
+                w.error = RuntimeError("the group save ended without saving this command")
+
+
+def _drop_expired(group: list[_Waiting]) -> list[_Waiting]:
+    """The members still within their deadline; the others fail unsaved (so one late
+    member does not cut the group's time short)."""
+    now = time.monotonic()
+    live: list[_Waiting] = []
+    for w in group:
+        if w.deadline is not None and now >= w.deadline[0]:
+            w.error = CommandDeadlineError(w.deadline[1], "waiting to be saved")
+            if w.done is not None:
+                w.done.set()
+        else:
+            live.append(w)
+    return live
 
 
 def _flush(save: Callable[..., list[Recording[UUID]]], group: list[_Waiting]) -> None:
@@ -238,14 +248,9 @@ class GroupWriter:
                     return
                 group = [self._queue.popleft() for _ in range(min(self._max, len(self._queue)))]
             try:
-                live = GroupCommit._drop_expired(group)
-                if live:
-                    with deadline.deadline_at(_earliest(live)):
-                        _flush(self._save, live)
+                _save_group(self._save, group)
             finally:
                 for w in group:
-                    if not w.result and w.error is None:
-                        w.error = RuntimeError("the group writer ended without saving this")
                     if w.then is not None:
                         try:
                             w.then(w)
