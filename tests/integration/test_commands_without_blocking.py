@@ -214,36 +214,41 @@ def test_a_command_whose_deadline_passed_while_queued_is_not_saved(started_order
     assert ledger.get_order("WO-2").operations["10"].good == 2
 
 
-def test_closing_the_ledger_saves_what_is_queued(backend: Backend) -> None:
+def started_in_a_new_ledger(backend: Backend) -> Ledger:
+    """A ledger of its own (the test closes it) with WO-1 released and operation 10 started."""
     ledger = backend.ledger()
     ledger.execute(ReceiveErpOrder(an_erp_order()), ERP)
     ledger.execute(StartOperation("WO-1", "10"), OPERATOR)
+    return ledger
+
+
+def good_as_stored(backend: Backend) -> object:
+    """Operation 10's good quantity as a fresh ledger reads it from the store."""
+    check = backend.ledger()
+    try:
+        return check.get_order("WO-1").operations["10"].good
+    finally:
+        check.close()
+
+
+def test_closing_the_ledger_saves_what_is_queued(backend: Backend) -> None:
+    ledger = started_in_a_new_ledger(backend)
     started, answers = submit(ledger, ReportQuantity("WO-1", "10", good=4))
     ledger.close()
 
     assert started is True
     assert isinstance(answers.get(timeout=10), CommandOutcome)
-    check = backend.ledger()
-    try:
-        assert check.get_order("WO-1").operations["10"].good == 4
-    finally:
-        check.close()
+    assert good_as_stored(backend) == 4
 
 
 def test_a_command_after_closing_is_refused_and_leaves_the_order_as_stored(
     backend: Backend,
 ) -> None:
-    ledger = backend.ledger()
-    ledger.execute(ReceiveErpOrder(an_erp_order()), ERP)
-    ledger.execute(StartOperation("WO-1", "10"), OPERATOR)
+    ledger = started_in_a_new_ledger(backend)
     ledger.close()
 
     with pytest.raises(RuntimeError, match="closed"):
         submit(ledger, ReportQuantity("WO-1", "10", good=4))
 
     assert ledger.cached_order("WO-1") is None  # not left half-decided in the cache
-    check = backend.ledger()
-    try:
-        assert check.get_order("WO-1").operations["10"].good == 0
-    finally:
-        check.close()
+    assert good_as_stored(backend) == 0
